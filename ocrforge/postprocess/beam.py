@@ -1,0 +1,275 @@
+"""CTC prefix beam search with shallow fusion of a character n-gram LM (numpy, no torch).
+
+Why hand-written rather than a library:
+- pyctcdecode scores its KenLM model at word boundaries (spaces) and is built for word-level
+  models (its maintainers say so, kensho-technologies/pyctcdecode#64); Chinese lines have no
+  spaces, so the LM would only act at the end of a line.
+- parlance/ctcdecode and torchaudio's ``ctc_decoder`` need PyTorch (forbidden on the reading
+  path) and compiled extensions; KenLM has no wheels and a word-oriented query API.
+- None of them restricts the beam with a field pattern (constrained decoding, below).
+So the search is written here, vectorized over (beams x candidates) per frame:
+- candidates per frame: the ``top_k`` classes above ``min_prob`` (one ``argpartition`` over all
+  frames up front), after masking classes a constraint forbids;
+- frames whose blank probability exceeds ``blank_skip`` (most frames of an OCR line) only merge
+  the blank into every beam: no candidates, no LM query;
+- the LM is queried once per frame for the whole (beams x candidates) matrix;
+- identical prefixes are merged through a 64-bit prefix hash.
+
+Score of a prefix y: ``log P_ctc(y) + alpha * log P_lm(y) + beta * |y|`` (plus ``alpha * log P_lm(</s>|y)``
+at the end). Confidence: geometric mean of each character's peak probability, times the share of the
+best prefix in the CTC probability of all final beams (ambiguity between beams lowers it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from .constraints import DEAD, Constraint, make_constraint
+from .ctc import DecodeResult, GreedyDecoder
+from .lm import TOKEN_OFFSET, EOS, HASH_MUL, CharNgramLM, InterpolatedLM, LMHistory, load_lm, word_list_lm
+
+LanguageModel = Union[CharNgramLM, InterpolatedLM]
+
+
+@dataclass
+class BeamConfig:
+    beam_width: int = 8
+    alpha: float = 0.5  # LM weight (natural-log units, like the CTC score)
+    beta: float = 1.0  # bonus per emitted character; balances the LM's cost of each character
+    top_k: int = 6  # candidate classes per frame
+    min_prob: float = 1e-3  # candidates below this probability are never considered
+    blank_skip: float = 0.999  # frames with a blank this sure only merge into the blank
+    use_eos: bool = True  # score the end of line with the LM
+
+    def validate(self) -> "BeamConfig":
+        if self.beam_width < 1 or self.top_k < 1:
+            raise ConfigError("beam_width and top_k must be >= 1")
+        if not 0.0 <= self.min_prob < 1.0 or not 0.0 < self.blank_skip <= 1.0:
+            raise ConfigError("min_prob must be in [0, 1) and blank_skip in (0, 1]")
+        return self
+
+
+class BeamSearchDecoder:
+    """``.decode(probs (T, C) softmax) -> DecodeResult``; plug into ``TextRecognizer.recognize(decoder=...)``."""
+
+    def __init__(self, charset, lm: Optional[LanguageModel] = None, config: Optional[BeamConfig] = None,
+                 constraint: Optional[Constraint] = None):
+        self.charset = charset
+        self.lm = lm
+        self.config = (config or BeamConfig()).validate()
+        self.constraint = constraint
+        codes = [ord(ch) + TOKEN_OFFSET if len(ch) == 1 else 0 for ch in charset.chars]
+        self._tokens = np.array([0] + codes, np.uint64)  # class -> LM token (hash input too)
+        self._chars = [""] + list(charset.chars)
+        self._mask = constraint.class_mask(charset) if constraint is not None else None
+
+    # ------------------------------------------------------------------------------------------
+    def decode_batch(self, probs_list: Sequence[np.ndarray]) -> List[DecodeResult]:
+        return [self.decode(p) for p in probs_list]
+
+    def decode(self, probs: np.ndarray) -> DecodeResult:
+        probs = np.asarray(probs)
+        if probs.ndim != 2 or probs.shape[1] != len(self._tokens):
+            raise InputError(f"posteriors must be (T, {len(self._tokens)}), got {probs.shape}")
+        if probs.shape[0] == 0:
+            return DecodeResult("", 0.0)
+        probs = probs.astype(np.float64, copy=False)
+        cfg = self.config
+        n_frames = probs.shape[0]
+        blank = probs[:, 0]
+
+        # candidates of every frame at once
+        masked = probs[:, 1:] if self._mask is None else np.where(self._mask[None, 1:], probs[:, 1:], 0.0)
+        k = min(cfg.top_k, masked.shape[1])
+        top = np.argpartition(-masked, k - 1, axis=1)[:, :k] if k < masked.shape[1] else np.tile(np.arange(k), (n_frames, 1))
+        top_p = np.take_along_axis(masked, top, axis=1)
+        top = top + 1  # back to class ids
+
+        automaton = self.constraint.automaton if self.constraint is not None else None
+        lm = self.lm
+        alpha, beta = cfg.alpha, cfg.beta
+
+        # beam state (arrays of B rows)
+        pb = np.array([1.0])
+        pnb = np.array([0.0])
+        last = np.array([0], np.int64)
+        length = np.array([0], np.int64)
+        lm_score = np.array([0.0])
+        phash = np.array([0], np.uint64)
+        node = np.array([-1], np.int64)
+        astate = np.array([automaton.start() if automaton else 0], np.int64)
+        hist = LMHistory.start(1, lm.history_width) if lm is not None else None
+        # prefix tree: parent node, class, frame of first emission
+        parents: List[int] = []
+        classes: List[int] = []
+        frames: List[int] = []
+        log_scale = 0.0
+
+        for t in range(n_frames):
+            p_last = probs[t, last] * (last > 0)
+            if blank[t] >= cfg.blank_skip:
+                pb, pnb = (pb + pnb) * blank[t], pnb * p_last
+            else:
+                cand = top[t]
+                cp = top_p[t]
+                keep = cp >= cfg.min_prob
+                if not keep.any():
+                    pb, pnb = (pb + pnb) * blank[t], pnb * p_last
+                else:
+                    cand, cp = cand[keep], cp[keep]
+                    stay_pb, stay_pnb = (pb + pnb) * blank[t], pnb * p_last
+                    same = cand[None, :] == last[:, None]  # (B, K)
+                    ext = np.where(same, pb[:, None], (pb + pnb)[:, None]) * cp[None, :]
+                    ext_hash = phash[:, None] * HASH_MUL + self._tokens[cand][None, :]
+                    if automaton is not None:
+                        nxt = np.array([[automaton.step(int(s), self._chars[c]) for c in cand] for s in astate], np.int64)
+                        ext = np.where(nxt == DEAD, 0.0, ext)
+                    else:
+                        nxt = None
+                    # extensions that equal an existing prefix are merged into it
+                    order = np.argsort(phash)
+                    pos = np.searchsorted(phash[order], ext_hash)
+                    pos = np.minimum(pos, len(order) - 1)
+                    match = (phash[order][pos] == ext_hash) & (ext > 0)
+                    if match.any():
+                        np.add.at(stay_pnb, order[pos[match]], ext[match])
+                        ext = np.where(match, 0.0, ext)
+                    # rank stays and new extensions together
+                    stay_total = stay_pb + stay_pnb
+                    with np.errstate(divide="ignore"):
+                        stay_score = np.log(stay_total) + alpha * lm_score + beta * length
+                        if lm is not None:
+                            lp = lm.logprob(hist, np.broadcast_to(self._tokens[cand], ext.shape))
+                            ext_lm = lm_score[:, None] + lp
+                        else:
+                            ext_lm = np.broadcast_to(lm_score[:, None], ext.shape)
+                        ext_score = np.log(ext) + alpha * ext_lm + beta * (length[:, None] + 1)
+                    all_score = np.concatenate([stay_score, ext_score.ravel()])
+                    n_keep = min(cfg.beam_width, int(np.isfinite(all_score).sum()))
+                    if n_keep == 0:
+                        return DecodeResult("", 0.0)
+                    best = np.argpartition(-all_score, n_keep - 1)[:n_keep] if n_keep < len(all_score) else np.arange(len(all_score))
+                    n_stay = len(stay_score)
+                    is_ext = best >= n_stay
+                    s_idx = best[~is_ext]
+                    e_flat = best[is_ext] - n_stay
+                    e_b, e_k = np.divmod(e_flat, len(cand))
+                    e_cls = cand[e_k]
+                    new_nodes = np.arange(len(parents), len(parents) + len(e_flat))
+                    parents.extend(node[e_b].tolist())
+                    classes.extend(e_cls.tolist())
+                    frames.extend([t] * len(e_flat))
+                    pb = np.concatenate([stay_pb[s_idx], np.zeros(len(e_flat))])
+                    pnb = np.concatenate([stay_pnb[s_idx], ext[e_b, e_k]])
+                    last = np.concatenate([last[s_idx], e_cls])
+                    length = np.concatenate([length[s_idx], length[e_b] + 1])
+                    lm_score = np.concatenate([lm_score[s_idx], ext_lm[e_b, e_k]])
+                    phash = np.concatenate([phash[s_idx], ext_hash[e_b, e_k]])
+                    node = np.concatenate([node[s_idx], new_nodes])
+                    if nxt is not None:
+                        astate = np.concatenate([astate[s_idx], nxt[e_b, e_k]])
+                    else:
+                        astate = np.zeros(len(pb), np.int64)
+                    if hist is not None:
+                        h_stay = hist.take(s_idx)
+                        h_ext = hist.take(e_b).extend(self._tokens[e_cls])
+                        hist = LMHistory(np.concatenate([h_stay.keys, h_ext.keys]),
+                                         np.concatenate([h_stay.length, h_ext.length]))
+            scale = float((pb + pnb).max())
+            if scale <= 0.0:
+                return DecodeResult("", 0.0)
+            pb, pnb = pb / scale, pnb / scale
+            log_scale += np.log(scale)
+
+        total = pb + pnb
+        with np.errstate(divide="ignore"):
+            final = np.log(total) + alpha * lm_score + beta * length
+            if lm is not None and cfg.use_eos:
+                final = final + alpha * lm.logprob(hist, np.full((len(total), 1), EOS, np.uint64))[:, 0]
+        if automaton is not None:
+            ok = np.array([automaton.accepts(int(s)) for s in astate])
+            if not ok.any():
+                return DecodeResult("", 0.0)  # nothing on this line matches the field pattern
+            final = np.where(ok, final, -np.inf)
+        b = int(np.argmax(final))
+        share = float(total[b] / total.sum())
+        return self._result(int(node[b]), parents, classes, frames, probs, share)
+
+    def _result(self, leaf: int, parents, classes, frames, probs: np.ndarray, share: float) -> DecodeResult:
+        chars, starts = [], []
+        while leaf >= 0:
+            chars.append(classes[leaf])
+            starts.append(frames[leaf])
+            leaf = parents[leaf]
+        chars.reverse()
+        starts.reverse()
+        if not chars:
+            blank_conf = float(probs[:, 0].mean())
+            return DecodeResult("", blank_conf * share)
+        # each character peaks somewhere between its first emission and the next character's
+        peaks, scores = [], []
+        for i, (c, f) in enumerate(zip(chars, starts)):
+            end = starts[i + 1] if i + 1 < len(starts) else probs.shape[0]
+            seg = probs[f:max(end, f + 1), c]
+            j = int(seg.argmax())
+            peaks.append(f + j)
+            scores.append(float(seg[j]))
+        conf = float(np.exp(np.mean(np.log(np.maximum(scores, 1e-9))))) * share
+        return DecodeResult(self.charset.decode(chars), conf, peaks, scores)
+
+
+# ----------------------------------------------------------------------------------------------
+# Construction from user-facing options (API, CLI, YAML)
+
+
+@dataclass
+class DecoderOptions:
+    kind: str = "beam_lm"  # a DECODER_FACTORIES key
+    lm_path: Optional[str] = None  # None: the shipped zh+en model
+    extra_lm_paths: Sequence[str] = ()  # user models, interpolated with the main one
+    extra_lm_weight: float = 0.3
+    words: Sequence[str] = ()  # user word list (e.g. product names), as a small interpolated model
+    words_weight: float = 0.2
+    beam: BeamConfig = field(default_factory=BeamConfig)
+    allow: Optional[str] = None
+    deny: str = ""
+    pattern: Optional[str] = None  # a FIELD_PATTERNS name or a pattern
+
+
+def _greedy(charset, opts: DecoderOptions, constraint: Optional[Constraint]):
+    if constraint is not None:
+        # a constraint needs the beam: greedy cannot fall back to an allowed look-alike
+        return BeamSearchDecoder(charset, None, opts.beam, constraint)
+    return GreedyDecoder(charset)
+
+
+def _beam(charset, opts: DecoderOptions, constraint: Optional[Constraint]):
+    return BeamSearchDecoder(charset, None, opts.beam, constraint)
+
+
+def _beam_lm(charset, opts: DecoderOptions, constraint: Optional[Constraint]):
+    models, weights = [load_lm(opts.lm_path)], [1.0]
+    for p in opts.extra_lm_paths:
+        models.append(load_lm(p))
+        weights.append(opts.extra_lm_weight)
+    if opts.words:
+        models.append(word_list_lm(opts.words))
+        weights.append(opts.words_weight)
+    lm = models[0] if len(models) == 1 else InterpolatedLM(models, weights)
+    return BeamSearchDecoder(charset, lm, opts.beam, constraint)
+
+
+DECODER_FACTORIES: Dict[str, Callable] = {"greedy": _greedy, "beam": _beam, "beam_lm": _beam_lm}
+
+
+def make_decoder(charset, options: Optional[DecoderOptions] = None):
+    """A decoder for ``TextRecognizer.recognize(decoder=...)`` from options."""
+    opts = options or DecoderOptions()
+    factory = DECODER_FACTORIES.get(opts.kind)
+    if factory is None:
+        raise ConfigError(f"unknown decoder {opts.kind!r}; choose from {sorted(DECODER_FACTORIES)}")
+    return factory(charset, opts, make_constraint(opts.allow, opts.deny, opts.pattern))
