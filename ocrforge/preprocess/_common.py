@@ -61,13 +61,23 @@ def like_input(gray: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def downscale(image: np.ndarray, max_side: int = ANALYSIS_MAX_SIDE) -> Tuple[np.ndarray, float]:
-    """Return (copy with longer side <= max_side, scale factor small/original)."""
+    """Return (copy with longer side <= max_side, scale factor small/original).
+
+    INTER_AREA is the right filter for shrinking but is slow for non-integer factors, so big
+    reductions go by an integer-factor INTER_AREA pass (its fast path) and the remaining factor
+    of less than 2 by INTER_LINEAR, which aliases little at such factors.
+    """
     h, w = image.shape[:2]
     scale = min(1.0, max_side / float(max(h, w)))
     if scale >= 1.0:
         return image, 1.0
+    factor = int(1.0 / scale)
+    if factor >= 2:
+        image = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
     size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+    if size != (image.shape[1], image.shape[0]):
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    return image, scale
 
 
 def odd(n: float, minimum: int = 3) -> int:
@@ -86,6 +96,36 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     blurred = cv2.GaussianBlur(gray, (3, 3), 0)
     mask = cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 12)
     return mask > 0
+
+
+@dataclass
+class InkAnalysis:
+    """The ink of a page on a small copy, computed once and shared by the measurements."""
+
+    gray: np.ndarray  # analysis copy, longer side <= ANALYSIS_MAX_SIDE
+    scale: float  # analysis size / input size
+    mask: np.ndarray  # bool ink mask with blobs too big to be text removed
+    stats: np.ndarray  # (n, 5) x, y, w, h, area of the kept ink components
+
+
+def analyse_ink(image: np.ndarray, max_side: int = ANALYSIS_MAX_SIDE) -> InkAnalysis:
+    small, scale = downscale(to_gray(image), max_side)
+    low, high = np.percentile(small[::3, ::3], (1, 99))
+    stretched = small
+    if high - low < 160:
+        # A faint page: stretch a copy so the mask's fixed offset still separates ink.
+        gain = 255.0 / max(float(high - low), 8.0)
+        stretched = cv2.convertScaleAbs(small, alpha=gain, beta=-float(low) * gain)
+    mask = ink_mask(stretched)
+    h, w = mask.shape
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    # Photos, logos and page edges are big in both directions; rules are thin and still follow
+    # the text, so only blobs that are large both ways are dropped.
+    big = (stats[:, cv2.CC_STAT_WIDTH] > w / 5) & (stats[:, cv2.CC_STAT_HEIGHT] > h / 5)
+    big[0] = True  # background label
+    if big[1:].any():
+        mask = ~big[labels]
+    return InkAnalysis(gray=small, scale=scale, mask=mask, stats=stats[1:][~big[1:]])
 
 
 def background_colour(image: np.ndarray) -> Tuple[int, ...]:
