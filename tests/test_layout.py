@@ -95,10 +95,11 @@ def test_single_column_top_to_bottom_one_block():
     assert blocks_of(page) == [page.names]
 
 
+@pytest.mark.parametrize("n", [3, 10])
 @pytest.mark.parametrize("aligned", [True, False])
 @pytest.mark.parametrize("title", [True, False])
-def test_two_columns_read_column_by_column(aligned, title):
-    page = two_columns(aligned=aligned, title=title)
+def test_two_columns_read_column_by_column(n, aligned, title):
+    page = two_columns(n=n, aligned=aligned, title=title)
     assert read(page) == page.names
     blocks = blocks_of(page)
     expected = ([["title"]] if title else []) + [

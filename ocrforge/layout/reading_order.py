@@ -206,21 +206,21 @@ def _group_blocks(order: List[int], boxes: np.ndarray, h: float, cfg: LayoutConf
     heights = _line_height(boxes)
     blocks: List[List[int]] = []
     cur: List[int] = []
+    last_row: List[int] = []
     bx0 = by0 = bx1 = by1 = 0.0
     for i in order:
         x0, y0, x1, y1 = boxes[i]
         if cur:
-            same_row = any(
-                (min(y1, boxes[j, 3]) - max(y0, boxes[j, 1]))
-                >= cfg.row_overlap * min(y1 - y0, boxes[j, 3] - boxes[j, 1])
-                for j in cur[-4:]
-            )
+            # Only the row being read counts: in two aligned columns the first line of the
+            # right column shares a row with the first line of the left, long read before.
+            same_row = _same_row(i, last_row, boxes, cfg.row_overlap)
             block_h = float(np.median(heights[cur]))
             ratio = max(heights[i], block_h) / max(min(heights[i], block_h), 1e-6)
             h_overlap = min(x1, bx1) - max(x0, bx0)
             new = False
             if not same_row:
-                if y0 - by1 > cfg.block_gap * h or y1 < by0 + 0.5 * (y1 - y0):  # gap, or jump back up
+                row_top = min(boxes[j, 1] for j in last_row)
+                if y0 - by1 > cfg.block_gap * h or y1 < row_top + 0.5 * (y1 - y0):  # gap, or jump back up
                     new = True
                 elif h_overlap < 0.3 * min(x1 - x0, bx1 - bx0):
                     new = True
@@ -229,6 +229,12 @@ def _group_blocks(order: List[int], boxes: np.ndarray, h: float, cfg: LayoutConf
             if new:
                 blocks.append(cur)
                 cur = []
+            if same_row and not new:
+                last_row.append(i)
+            else:
+                last_row = [i]
+        else:
+            last_row = [i]
         if not cur:
             bx0, by0, bx1, by1 = x0, y0, x1, y1
         else:
