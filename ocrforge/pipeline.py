@@ -120,6 +120,17 @@ def _preprocess(image: np.ndarray, mode: str):
     return fn(image, mode=mode)
 
 
+def _check_preprocess_mode(mode: str) -> None:
+    """Fail at construction, not on the first page, for a misspelled step."""
+    if mode.strip().lower() in ("auto", "none"):
+        return
+    try:
+        parse_mode = importlib.import_module("ocrforge.preprocess").parse_mode
+    except (ImportError, AttributeError):
+        return  # _preprocess reports it when a page arrives
+    parse_mode(mode)
+
+
 # ------------------------------------------------------------------------------------ the pipeline
 
 
@@ -149,6 +160,7 @@ class OCR:
                                          preprocess=preprocess, max_pixels=max_pixels, dpi=dpi, **options)
         except TypeError as exc:
             raise ConfigError(f"unknown OCR option: {exc}") from exc
+        _check_preprocess_mode(self.config.preprocess)
         self.decoder = decoder
         # A callable image -> PreprocessResult replacing ``preprocess_page`` (tests, custom steps).
         self.preprocessor = preprocessor
@@ -243,7 +255,8 @@ class OCR:
             height=page_image.height,
             blocks=blocks,
             dpi=page_image.dpi,
-            rotation=int(getattr(pre, "rotation", 0)) % 360,
+            # preprocess reports counter-clockwise quarter turns; Page.rotation is clockwise.
+            rotation=(-int(getattr(pre, "rotation", 0))) % 360,
             source=page_image.source if page_image.page_count == 1
             else f"{page_image.source}#page={page_image.index + 1}",
         )

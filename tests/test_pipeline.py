@@ -108,7 +108,7 @@ class Rotated:
 
     image: np.ndarray
     transform: np.ndarray
-    rotation: int = 90
+    rotation: int = 270  # preprocess reports counter-clockwise degrees
     steps: tuple = ("orient",)
 
 
@@ -248,6 +248,8 @@ def test_bad_options_raise_config_errors():
         OCR(no_such_option=1)
     with pytest.raises(ConfigError):
         OCR(preprocess="")
+    with pytest.raises(ConfigError):
+        OCR(preprocess="deskew,no_such_step")
 
 
 def test_missing_models_are_a_model_error(tmp_path):
@@ -266,3 +268,21 @@ def test_export_round_trip_of_a_read_document(glyph_ocr):
     again = Document.from_dict(doc.export())
     assert texts(again) == texts(doc)
     assert doc.render().splitlines()[0] == "abc"
+
+
+@pytest.mark.parametrize("mode", ["deskew", "auto"])
+def test_real_preprocess_on_a_skewed_page_maps_boxes_back(mode):
+    lines = [GlyphLine(t, 60, 60 + 45 * k) for k, t in enumerate(["abcd dcba abcd", "dddd cccc", "abab cdcd abab", "ccc ddd aaa"])]
+    page = draw_glyph_page(lines, size=(360, 600))
+    m = cv2.getRotationMatrix2D((300, 180), 4.0, 1.0)
+    skewed = cv2.warpAffine(page, m, (600, 360), borderValue=(255, 255, 255))
+    ocr = OCR(detector=GlyphDetector(), recognizer=GlyphRecognizer(), preprocess=mode)
+    doc = ocr.read(skewed)
+    assert texts(doc) == [ln.text for ln in lines]
+    truth = [cv2.transform(np.array([[[x, y]] for x, y in [(b[0], b[1]), (b[2], b[1]), (b[2], b[3]), (b[0], b[3])]],
+                                    np.float64), m).reshape(4, 2) for b in (ln.box() for ln in lines)]
+    for line, quad in zip(doc.lines(), truth):
+        got = np.array(line.polygon)
+        assert np.abs(got.mean(0) - quad.mean(0)).max() < 6, (got, quad)  # same place on the input
+        top = got[1] - got[0]
+        assert abs(np.degrees(np.arctan2(top[1], top[0])) + 4.0) < 1.5  # follows the 4° slant
