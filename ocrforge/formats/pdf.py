@@ -3,7 +3,8 @@
 Built with PDFium (pypdfium2, already a base dependency for reading PDFs): the page image is an
 embedded JPEG stretched over the page, and each word is a text object in render mode 3
 (invisible) whose glyphs are stretched along the word's quadrilateral, so selecting text in a
-viewer highlights the word on the image, slanted words included.
+viewer highlights the word on the image (lines slanted by more than a degree are laid flat,
+see ``_placements``).
 
 Text that extracts exactly: the font is a one-glyph blank TrueType (``_glyphless``) loaded as a
 CID font whose character codes are numbered per document, with a ToUnicode CMap mapping each
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import ctypes
 import io
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..document import Document, Page, quad_of
+from ..document import Document, Page, box_of, quad_of
 from ..errors import FormatError
 from ._glyphless import FONT
 from .base import Images
@@ -32,6 +34,7 @@ from .geometry import line_words, spaced_after
 
 DEFAULT_DPI = 300.0
 JPEG_QUALITY = 90
+MAX_SLANT_DEG = 1.0  # pdftotext keeps lines whole up to about 1.5 degrees
 MIN_EXTENT_PT = 0.01  # a zero-width word would make a singular text matrix
 
 
@@ -60,12 +63,31 @@ def _placements(page: Page) -> List[Tuple[str, Tuple[float, ...]]]:
     The matrix maps glyph space (x along the text, one unit per character; y up, one unit per
     line height) onto the word: (a, b) is the advance per character, (c, d) the upward height
     vector, (e, f) the word's bottom-left corner.
+
+    Words follow their line's slant up to ``MAX_SLANT_DEG``. pdftotext cuts text set at a
+    steeper angle into fragments, so such lines are laid flat instead: every word on one
+    horizontal band through the middle of the line, as high as the line, over the word's
+    horizontal extent. Selection is then approximate, the extracted text stays right.
     """
     out = []
     for line in page.lines():
         words = [w for w in line_words(line) if w.text and len(w.polygon) >= 2]
+        if not words:
+            continue
         spaces = spaced_after(line, words)
-        quads = [quad_of(w.polygon) for w in words]
+        line_quad = quad_of(line.polygon) if len(line.polygon) >= 2 else quad_of(words[0].polygon)
+        tl, tr, br, bl = line_quad
+        slant = math.degrees(math.atan2(-(br[1] - bl[1]), br[0] - bl[0]))
+        if abs(slant) <= MAX_SLANT_DEG:
+            quads = [quad_of(w.polygon) for w in words]
+        else:
+            height = (math.dist(tl, bl) + math.dist(tr, br)) / 2
+            middle = sum(p[1] for p in line_quad) / 4
+            top, bottom = middle - height / 2, middle + height / 2
+            quads = []
+            for w in words:
+                x0, _, x1, _ = box_of(w.polygon)
+                quads.append([(x0, top), (x1, top), (x1, bottom), (x0, bottom)])
         for i, (word, space, quad) in enumerate(zip(words, spaces, quads)):
             text = word.text + (" " if space else "")
             tl, tr, br, bl = quad
