@@ -213,3 +213,12 @@ def test_single_character_words_are_kept():
     words = [Word(c, 0.9, rect(20 + 30 * i, 20, 44 + 30 * i, 50)) for i, c in enumerate("共3件")]
     doc = Document([Page(0, 400, 300, [Block([Line(words, "共3件"), make_line("another line", 20, 80)])])])
     assert normalized_pages(pdfium_pages(PDF.to_bytes(doc))[0])[0] == ["共3件", "another line"]
+
+
+def test_lines_side_by_side_on_one_row_stay_apart():
+    # Receipt columns: item and price are separate lines on one row, touching.
+    item = make_line("炒饭FriedRice", 20, 20)
+    price = Line(words_from_line("12.50", rect(332, 20, 452, 56), [0.1, 0.3, 0.5, 0.7, 0.9], 0.9), "12.50", 0.9, rect(332, 20, 452, 56))
+    doc = Document([Page(0, 500, 200, [Block([item, price])])])
+    flat = " ".join(pdfium_pages(PDF.to_bytes(doc))[0].split())
+    assert flat == "炒饭FriedRice 12.50"

@@ -70,11 +70,16 @@ def _placements(page: Page) -> List[Tuple[str, Tuple[float, ...]]]:
     horizontal extent. Selection is then approximate, the extracted text stays right.
     """
     out = []
-    for line in page.lines():
+    lines = list(page.lines())
+    for k, line in enumerate(lines):
         words = [w for w in line_words(line) if w.text and len(w.polygon) >= 2]
         if not words:
             continue
         spaces = spaced_after(line, words)
+        # Two lines side by side on one row (receipt columns) read as one row to extractors;
+        # a space at the end of the first keeps their words apart.
+        if k + 1 < len(lines) and _same_row(line.box, lines[k + 1].box):
+            spaces[-1] = True
         line_quad = quad_of(line.polygon) if len(line.polygon) >= 2 else quad_of(words[0].polygon)
         tl, tr, br, bl = line_quad
         slant = math.degrees(math.atan2(-(br[1] - bl[1]), br[0] - bl[0]))
@@ -101,6 +106,11 @@ def _placements(page: Page) -> List[Tuple[str, Tuple[float, ...]]]:
             n = len(text)
             out.append((text, (ux / n, uy / n, vx, vy, bl[0], bl[1])))
     return out
+
+
+def _same_row(a, b) -> bool:
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    return overlap > 0.5 * min(a[3] - a[1], b[3] - b[1])
 
 
 def _encode_image(image: np.ndarray, quality: int) -> bytes:
