@@ -218,7 +218,8 @@ def test_single_character_words_are_kept():
 def test_lines_side_by_side_on_one_row_stay_apart():
     # Receipt columns: item and price are separate lines on one row, touching.
     item = make_line("炒饭FriedRice", 20, 20)
-    price = Line(words_from_line("12.50", rect(332, 20, 452, 56), [0.1, 0.3, 0.5, 0.7, 0.9], 0.9), "12.50", 0.9, rect(332, 20, 452, 56))
+    box = rect(item.box[2], 20, item.box[2] + 120, 56)
+    price = Line(words_from_line("12.50", box, [0.1, 0.3, 0.5, 0.7, 0.9], 0.9), "12.50", 0.9, box)
     doc = Document([Page(0, 500, 200, [Block([item, price])])])
     flat = " ".join(pdfium_pages(PDF.to_bytes(doc))[0].split())
     assert flat == "炒饭FriedRice 12.50"
