@@ -30,7 +30,7 @@ def _bbox(box) -> str:
 
 
 def _main_language(doc: Document) -> str:
-    counts = Counter(ln.language for ln in doc.lines() if ln.language)
+    counts = Counter(w.language for w in doc.words() if w.language)
     return counts.most_common(1)[0][0] if counts else "en"
 
 
