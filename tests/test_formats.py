@@ -82,16 +82,20 @@ def test_registry_has_every_format_and_rejects_unknown_ones():
         parse_formats(" , ")
 
 
-@pytest.mark.parametrize("name", ["txt", "json", "tsv", "hocr", "alto"])
-def test_write_to_path_and_stream_give_the_same_bytes(name, tmp_path):
-    doc = sample_document()
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_every_writer_gives_the_same_bytes_to_a_path_a_stream_and_to_bytes(name, tmp_path):
+    doc = sample_document(pages=1)
+    doc.metadata["created"] = "2024-05-01T12:00:00"  # PAGE XML stamps its files
     writer = WRITERS[name]
     path = tmp_path / f"out{writer.extension}"
     assert writer.write(doc, path) == [path]
     stream = io.BytesIO()
     assert writer.write(doc, stream) == []
-    if name != "page":
-        assert path.read_bytes() == stream.getvalue() == writer.to_bytes(doc)
+    outputs = [path.read_bytes(), stream.getvalue(), writer.to_bytes(doc)]
+    if name == "pdf":  # PDFium gives every file a fresh random /ID
+        outputs = [re.sub(rb"/ID\[<[0-9A-F]+><[0-9A-F]+>\]", b"/ID[]", o) for o in outputs]
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert len(outputs[0]) > 0
 
 
 def test_write_to_an_unwritable_path_raises_format_error(tmp_path):

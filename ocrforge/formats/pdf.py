@@ -22,7 +22,7 @@ from __future__ import annotations
 import ctypes
 import io
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
