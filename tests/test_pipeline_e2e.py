@@ -1,0 +1,109 @@
+"""End to end with the shipped ONNX models: the sample receipt, its PDF, every output format.
+
+Skipped only while ocrforge/models holds no det_*.onnx and rec_*.onnx (they are trained during
+the project); once shipped, these tests are the "README's first command reads the sample" check.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+MODELS = REPO / "ocrforge" / "models"
+
+pytestmark = pytest.mark.skipif(
+    not (any(MODELS.glob("det_*.onnx")) and any(MODELS.glob("rec_*.onnx"))),
+    reason="shipped models absent: ocrforge/models has no det_*.onnx and rec_*.onnx yet",
+)
+
+MAX_CER = 0.05  # of the sample's non-space characters
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def cer(got: str, want: str) -> float:
+    from rapidfuzz.distance import Levenshtein
+
+    return Levenshtein.distance(squash(got), squash(want)) / max(1, len(squash(want)))
+
+
+@pytest.fixture(scope="module")
+def ocr():
+    from ocrforge import OCR
+
+    return OCR(threads=1)
+
+
+def test_sample_receipt_is_read(ocr):
+    want = (EXAMPLES / "receipt_sample.txt").read_text("utf-8")
+    doc = ocr.read(EXAMPLES / "receipt_sample.png")
+    got = doc.render()
+    assert cer(got, want) <= MAX_CER, f"CER {cer(got, want):.3f}\n--- got\n{got}\n--- want\n{want}"
+    for token in ("55.26", "TOTAL", "合计", "Thank"):
+        assert token in got
+    # geometry: every line inside the page, in reading order top to bottom by rows
+    page = doc.pages[0]
+    for line in doc.lines():
+        x0, y0, x1, y1 = line.box
+        assert -5 <= x0 < x1 <= page.width + 5 and -5 <= y0 < y1 <= page.height + 5
+    first, last = list(doc.lines())[0], list(doc.lines())[-1]
+    assert first.box[1] < last.box[1]
+
+
+def test_sample_pdf_pages(ocr):
+    doc = ocr.read(EXAMPLES / "receipt_sample.pdf")
+    assert len(doc.pages) == 2
+    want2 = (EXAMPLES / "receipt_sample_page2.txt").read_text("utf-8")
+    assert cer(doc.pages[1].render(), want2) <= MAX_CER
+    only2 = ocr.read(EXAMPLES / "receipt_sample.pdf", pages="2")
+    assert len(only2.pages) == 1 and squash(only2.render()) == squash(doc.pages[1].render())
+
+
+def test_readme_first_command_reads_the_sample():
+    proc = subprocess.run([sys.executable, "-m", "ocrforge", "read", "--threads", "1", "examples/receipt_sample.png"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    want = (EXAMPLES / "receipt_sample.txt").read_text("utf-8")
+    assert cer(proc.stdout, want) <= MAX_CER, proc.stdout
+
+
+def test_all_formats_from_the_pdf_and_searchable_text_matches(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "ocrforge", "read", "--threads", "1", "-f",
+                           "txt,json,tsv,hocr,alto,page,pdf", "-o", str(out), str(EXAMPLES / "receipt_sample.pdf")],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    names = {p.name for p in out.iterdir()}
+    for ext in (".txt", ".json", ".tsv", ".hocr", ".alto.xml", ".pdf"):
+        assert f"receipt_sample{ext}" in names
+    assert any(n.startswith("receipt_sample") and n.endswith(".page.xml") for n in names)
+    txt = (out / "receipt_sample.txt").read_text("utf-8")
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(out / "receipt_sample.pdf"))
+    extracted = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    pdf.close()
+    assert squash(extracted) == squash(txt)
+
+
+def test_recognize_on_detected_line_crops(ocr):
+    from ocrforge.io import load_image
+    from ocrforge.pipeline import crop_quad, order_quad
+    import numpy as np
+
+    img = load_image(EXAMPLES / "receipt_sample.png")
+    doc = ocr.read(img)
+    lines = list(doc.lines())[:5]
+    crops = [crop_quad(img, order_quad(np.array(ln.polygon, np.float32))) for ln in lines]
+    got = ocr.recognize(crops)
+    assert len(got) == len(lines)
+    same = sum(t == ln.text for (t, _), ln in zip(got, lines))
+    assert same >= len(lines) - 1  # preprocess "auto" may differ slightly from the raw crop
