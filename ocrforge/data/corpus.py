@@ -56,13 +56,16 @@ def review_sentences() -> Tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def jieba_words() -> Tuple[Tuple[str, ...], Tuple[float, ...]]:
+    """(words, cumulative weights): cumulative so each draw is a bisect, not a 349k-long sum."""
+    import itertools
+
     words, weights = [], []
     for line in (_site("jieba") / "dict.txt").read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) >= 2:
             words.append(parts[0])
             weights.append(float(parts[1]) ** 0.5)  # flatten Zipf so rarer words show up
-    return tuple(words), tuple(weights)
+    return tuple(words), tuple(itertools.accumulate(weights))
 
 
 @lru_cache(maxsize=4)
@@ -128,8 +131,8 @@ class TextSampler:
         return _crop(rng, rng.choice(review_sentences()), 2, 22)
 
     def zh_words(self, rng):
-        words, weights = jieba_words()
-        picked = rng.choices(words, weights, k=rng.randint(1, 6))
+        words, cum = jieba_words()
+        picked = rng.choices(words, cum_weights=cum, k=rng.randint(1, 6))
         return (" " if rng.random() < 0.2 else "").join(picked)
 
     def zh_rare(self, rng):

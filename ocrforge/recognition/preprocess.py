@@ -1,0 +1,57 @@
+"""Line-image preparation shared by training and inference (numpy + OpenCV only).
+
+The recognizer sees a grayscale line resized to height 32 (aspect kept), normalised to [-1, 1],
+right-padded by replicating its last column so padding looks like background, not like ink.
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+INPUT_HEIGHT = 32
+MIN_WIDTH = 16
+MAX_WIDTH = 2048
+WIDTH_MULTIPLE = 4  # the CNN reduces width by 4: one output frame per 4 input columns
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        return img
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+
+
+def resize_line(img: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH) -> np.ndarray:
+    """Gray line at `height`, width by aspect ratio, clamped to [MIN_WIDTH, max_width]."""
+    gray = to_gray(img)
+    h, w = gray.shape[:2]
+    if h == 0 or w == 0:
+        raise ValueError("empty line image")
+    new_w = int(round(w * height / h))
+    new_w = min(max(new_w, MIN_WIDTH), max_width)
+    interp = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
+    return cv2.resize(gray, (new_w, height), interpolation=interp)
+
+
+def pad_batch(lines: Sequence[np.ndarray], multiple: int = WIDTH_MULTIPLE) -> Tuple[np.ndarray, List[int]]:
+    """Stack resized gray lines into (N, 1, H, Wmax) float32 in [-1, 1]; returns widths too."""
+    widths = [ln.shape[1] for ln in lines]
+    wmax = max(widths)
+    wmax = int(np.ceil(wmax / multiple) * multiple)
+    h = lines[0].shape[0]
+    out = np.empty((len(lines), 1, h, wmax), np.float32)
+    for i, ln in enumerate(lines):
+        if ln.shape[1] < wmax:
+            ln = cv2.copyMakeBorder(ln, 0, 0, 0, wmax - ln.shape[1], cv2.BORDER_REPLICATE)
+        out[i, 0] = ln
+    out *= 2.0 / 255.0
+    out -= 1.0
+    return out, widths
+
+
+def frames_for_width(width: int) -> int:
+    return int(np.ceil(width / WIDTH_MULTIPLE))

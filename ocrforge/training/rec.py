@@ -1,0 +1,417 @@
+"""Recognition training: CRNN + CTC on synthetic and real lines, on CPU or CUDA, resumable.
+
+    ocrforge train rec --config configs/rec_mobilenetv3_small.yaml [--resume]
+
+Batches follow the batch_size x sequence_length ≈ tokens_per_batch rule: lines are bucketed by
+width and each batch takes as many lines of one bucket as fit the token budget. Real lines whose
+transcripts are case-folded (SROIE) get a case-folded CTC loss: upper and lower case of a letter
+share probability mass, so the model is not taught to write lower-case print as capitals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ..data.rec_datasets import LmdbLines, open_line_sources
+from ..postprocess.ctc import greedy_decode
+from ..recognition.charset import Charset, load_charset
+from ..recognition.model import CRNN, build_model
+from ..recognition.preprocess import pad_batch
+from .rec_config import RecTrainConfig
+
+
+# ------------------------------------------------------------------------------------------
+# Data
+# ------------------------------------------------------------------------------------------
+
+
+class BucketSampler:
+    """Endless stream of (source, [records]) batches, one width bucket per batch."""
+
+    def __init__(self, records: List[Tuple[int, int, int, str, dict]], cfg: RecTrainConfig, rng: random.Random):
+        self.cfg = cfg
+        self.rng = rng
+        self.buckets: Dict[int, List] = {}
+        for rec in records:
+            b = min(cfg.max_width, int(math.ceil(rec[2] / cfg.bucket_width) * cfg.bucket_width))
+            self.buckets.setdefault(b, []).append(rec)
+        self.keys = sorted(self.buckets)
+        self.sizes = [len(self.buckets[k]) for k in self.keys]
+        self.queues: Dict[int, List] = {k: [] for k in self.keys}
+        self.total = sum(self.sizes)
+
+    def batch_size(self, width: int) -> int:
+        return max(1, min(self.cfg.max_batch, self.cfg.tokens_per_batch // max(1, width // 4)))
+
+    def next(self) -> List:
+        width = self.rng.choices(self.keys, self.sizes)[0]
+        n = self.batch_size(width)
+        q = self.queues[width]
+        out = []
+        while len(out) < n:
+            if not q:
+                q.extend(self.buckets[width])
+                self.rng.shuffle(q)
+                if len(q) < n - len(out) and len(q) == len(out):  # bucket smaller than a batch
+                    break
+            out.append(q.pop())
+            if len(out) >= len(self.buckets[width]):
+                break
+        return out
+
+
+class LineMix:
+    """Synthetic and real line sources mixed by batch ratio."""
+
+    def __init__(self, cfg: RecTrainConfig, charset: Charset, rng: random.Random):
+        self.cfg = cfg
+        self.charset = charset
+        self.rng = rng
+        self.sources: List[LmdbLines] = []
+        self.synth = self._load(cfg.synth)
+        self.real = self._load(cfg.real) if cfg.real else None
+
+    def _load(self, paths: Sequence[str]) -> BucketSampler:
+        records = []
+        for p in paths:
+            for src in open_line_sources(p):
+                sid = len(self.sources)
+                self.sources.append(src)
+                for key, width, text, meta in src.index():
+                    if self.charset.encode(text) and width <= self.cfg.max_width * 1.25:
+                        records.append((sid, key, width, text, meta))
+        if not records:
+            raise ValueError(f"no usable lines in {list(paths)}")
+        return BucketSampler(records, self.cfg, self.rng)
+
+    def refresh_synth(self) -> None:
+        """Pick up shards written since the run started (synthesis runs beside training)."""
+        self.sources = [s for s in self.sources]
+        known = {str(s.path) for s in self.sources}
+        fresh = []
+        for p in self.cfg.synth:
+            try:
+                for src in open_line_sources(p):
+                    if str(src.path) not in known:
+                        fresh.append(src)
+            except FileNotFoundError:
+                pass
+        if not fresh:
+            return
+        records = [r for b in self.synth.buckets.values() for r in b]
+        for src in fresh:
+            sid = len(self.sources)
+            self.sources.append(src)
+            records += [(sid, k, w, t, m) for k, w, t, m in src.index() if self.charset.encode(t) and w <= self.cfg.max_width * 1.25]
+        self.synth = BucketSampler(records, self.cfg, self.rng)
+
+    def next_batch(self):
+        use_real = self.real is not None and self.rng.random() < self.cfg.real_ratio
+        recs = (self.real if use_real else self.synth).next()
+        return self.collate(recs)
+
+    def collate(self, recs):
+        imgs = [self.sources[s].image(k)[:, : self.cfg.max_width] for s, k, _, _, _ in recs]
+        x, widths = pad_batch(imgs)
+        labels = [self.charset.encode(t) for _, _, _, t, _ in recs]
+        casefold = torch.tensor([bool(m.get("casefold")) for *_, m in recs])
+        return torch.from_numpy(x), widths, labels, casefold, [t for _, _, _, t, _ in recs], [m for *_, m in recs]
+
+
+# ------------------------------------------------------------------------------------------
+# Losses
+# ------------------------------------------------------------------------------------------
+
+
+def case_fold_index(charset: Charset) -> Tuple[torch.Tensor, torch.Tensor]:
+    upper, lower = [], []
+    for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        if c in charset and c.lower() in charset:
+            upper.append(charset.index[c])
+            lower.append(charset.index[c.lower()])
+    return torch.tensor(upper), torch.tensor(lower)
+
+
+def ctc_loss(logits: torch.Tensor, widths: Sequence[int], labels: List[List[int]], casefold: torch.Tensor,
+             fold_idx: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    logp = F.log_softmax(logits.float(), dim=-1)  # (N, T, C)
+    if casefold.any():
+        upper, lower = fold_idx
+        merged = torch.logaddexp(logp[:, :, upper], logp[:, :, lower])
+        folded = logp.clone()
+        folded[:, :, upper] = merged
+        logp = torch.where(casefold.to(logp.device)[:, None, None], folded, logp)
+        labels = [lab for lab in labels]  # targets of casefold samples are already upper case
+    T = logp.shape[1]
+    input_lengths = torch.tensor([min(T, max(1, math.ceil(w / 4))) for w in widths], dtype=torch.long)
+    target_lengths = torch.tensor([len(lab) for lab in labels], dtype=torch.long)
+    targets = torch.tensor([c for lab in labels for c in lab], dtype=torch.long)
+    return F.ctc_loss(logp.transpose(0, 1), targets, input_lengths, target_lengths, blank=0,
+                      reduction="mean", zero_infinity=True)
+
+
+class CenterLoss(nn.Module):
+    """Pulls each frame's feature toward its predicted character's center (Wen et al., 2016),
+    tightening clusters of look-alike characters; only non-blank frames take part."""
+
+    def __init__(self, num_classes: int, feat_dim: int):
+        super().__init__()
+        self.centers = nn.Parameter(torch.randn(num_classes, feat_dim) * 0.01)
+
+    def forward(self, feats: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        pred = logits.argmax(-1)
+        mask = pred != 0
+        if not mask.any():
+            return feats.sum() * 0.0
+        f = feats[mask]
+        c = self.centers[pred[mask]]
+        return ((f - c) ** 2).sum(-1).mean() / 2
+
+
+# ------------------------------------------------------------------------------------------
+# Schedule
+# ------------------------------------------------------------------------------------------
+
+
+def lr_at(step: int, cfg: RecTrainConfig) -> float:
+    """Linear warm-up, then cosine annealing with warm restarts (cycle lengths T0, T0*m, ...)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = step - cfg.warmup_steps
+    period = cfg.restart_steps
+    while t >= period:
+        t -= period
+        period *= cfg.restart_mult
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t / period))
+
+
+# ------------------------------------------------------------------------------------------
+# Validation
+# ------------------------------------------------------------------------------------------
+
+
+def _cer_counts(pred: str, gt: str) -> Tuple[int, int]:
+    from rapidfuzz.distance import Levenshtein
+
+    return Levenshtein.distance(pred, gt), len(gt)
+
+
+@torch.no_grad()
+def evaluate(model: CRNN, source_paths: Sequence[str], charset: Charset, limit: int, device: torch.device,
+             casefold: bool = False, batch_tokens: int = 20000) -> Dict[str, float]:
+    model.eval()
+    records = []
+    for p in source_paths:
+        for src in open_line_sources(p):
+            for key, width, text, meta in src.index():
+                records.append((src, key, width, text, meta))
+    rng = random.Random(1234)
+    if len(records) > limit:
+        records = rng.sample(records, limit)
+    records.sort(key=lambda r: r[2])
+    errs = chars = exact = n = 0
+    hard_errs = hard_chars = 0
+    i = 0
+    while i < len(records):
+        bs = max(1, min(256, batch_tokens // max(1, records[i][2] // 4)))
+        chunk = records[i : i + bs]
+        i += bs
+        imgs = [src.image(k) for src, k, *_ in chunk]
+        x, widths = pad_batch(imgs)
+        probs = F.softmax(model(torch.from_numpy(x).to(device)), -1).cpu().numpy()
+        for (src, k, w, text, meta), p, wd in zip(chunk, probs, widths):
+            pred = greedy_decode(p[: max(1, math.ceil(wd / 4))], charset).text
+            gt = charset.normalize(text)
+            if casefold or meta.get("casefold"):
+                pred, gt = pred.upper(), gt.upper()
+            e, c = _cer_counts(pred, gt)
+            errs += e
+            chars += c
+            exact += int(pred.strip() == gt.strip())
+            n += 1
+            if meta.get("hard"):
+                hard_errs += e
+                hard_chars += c
+    model.train()
+    out = {"cer": errs / max(1, chars), "acc": exact / max(1, n), "lines": n}
+    if hard_chars:
+        out["cer_hard"] = hard_errs / hard_chars
+        out["cer_clean"] = (errs - hard_errs) / max(1, chars - hard_chars)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Checkpoints
+# ------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: a kill mid-write never leaves a broken checkpoint
+
+
+def load_model_from_checkpoint(path: str | Path, map_location="cpu") -> CRNN:
+    from ..recognition.model import RecModelConfig
+
+    state = torch.load(path, map_location=map_location, weights_only=False)
+    model = CRNN(RecModelConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------------
+# Training loop
+# ------------------------------------------------------------------------------------------
+
+
+def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
+    torch.set_num_threads(cfg.threads)
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if cfg.device == "auto" else cfg.device))
+    out = Path(cfg.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    last = out / "last.pt"
+    charset = load_charset()
+    model = build_model(cfg.model, num_classes=charset.num_classes, **cfg.model_overrides).to(device)
+    center = CenterLoss(charset.num_classes, model.sequence.out_features).to(device) if cfg.center_loss_weight > 0 else None
+    params = list(model.parameters()) + (list(center.parameters()) if center else [])
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, best, elapsed_before = 0, float("inf"), 0.0
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if resume and last.exists():
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if center is not None and state.get("center") is not None:
+            center.load_state_dict(state["center"])
+        step, best, elapsed_before = state["step"], state["best"], state.get("elapsed", 0.0)
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        log(f"resumed from {last} at step {step}")
+    elif resume:
+        log(f"no checkpoint at {last}: starting fresh")
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    data = LineMix(cfg, charset, rng)
+    log(f"{data.synth.total} synthetic lines" + (f", {data.real.total} real lines" if data.real else "") +
+        f"; model {cfg.model} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params on {device}")
+    fold_idx = case_fold_index(charset)
+    model.train()
+    t_start = time.time()
+    t_ckpt = time.time()
+    logf = open(out / "log.csv", "a", newline="")
+    valf = open(out / "val.csv", "a", newline="")
+    logw, valw = csv.writer(logf), csv.writer(valf)
+    seen, t_window, loss_window = 0, time.time(), []
+
+    def checkpoint(path: Path):
+        save_checkpoint(path, model=model.state_dict(), optimizer=opt.state_dict(),
+                        center=center.state_dict() if center else None, step=step, best=best,
+                        rng=rng.getstate(), torch_rng=torch.get_rng_state(), model_config=model.cfg.__dict__,
+                        train_config=cfg.to_dict(), charset_version=charset.version,
+                        elapsed=elapsed_before + time.time() - t_start)
+
+    while step < cfg.max_steps:
+        if cfg.max_minutes and (elapsed_before + time.time() - t_start) / 60 > cfg.max_minutes:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        x, widths, labels, casefold, _, _ = data.next_batch()
+        x = x.to(device)
+        if center is not None:
+            logits, feats = model(x, return_features=True)
+        else:
+            logits = model(x)
+        loss = ctc_loss(logits, widths, labels, casefold, fold_idx)
+        if center is not None:
+            loss = loss + cfg.center_loss_weight * center(feats, logits.detach())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        seen += len(widths)
+        loss_window.append(loss.item())
+        if step % cfg.log_every == 0:
+            dt = time.time() - t_window
+            row = [step, round(elapsed_before + time.time() - t_start, 1), round(float(np.mean(loss_window)), 4),
+                   f"{lr_at(step, cfg):.2e}", round(seen / dt, 1)]
+            logw.writerow(row)
+            logf.flush()
+            log(f"step {row[0]} t={row[1]}s loss={row[2]} lr={row[3]} lines/s={row[4]}")
+            seen, t_window, loss_window = 0, time.time(), []
+        if step % cfg.val_every == 0:
+            metrics = {}
+            if cfg.val_synth:
+                metrics.update({f"synth_{k}": v for k, v in evaluate(model, [cfg.val_synth], charset, cfg.val_lines, device).items()})
+            if cfg.val_real:
+                metrics.update({f"real_{k}": v for k, v in evaluate(model, cfg.val_real, charset, cfg.val_lines, device, casefold=True).items()})
+            score = np.mean([metrics[k] for k in ("synth_cer", "real_cer") if k in metrics]) if metrics else float(np.mean(loss_window or [0]))
+            valw.writerow([step, round(elapsed_before + time.time() - t_start, 1), json.dumps(metrics)])
+            valf.flush()
+            log(f"val step {step}: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}")
+            if score < best:
+                best = score
+                checkpoint(out / "best.pt")
+            data.refresh_synth()
+            t_window = time.time()
+        if time.time() - t_ckpt > cfg.checkpoint_minutes * 60:
+            checkpoint(last)
+            t_ckpt = time.time()
+    checkpoint(last)
+    logf.close()
+    valf.close()
+    return last
+
+
+# ------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("rec", help="train a text-line recognizer (CRNN/CTC)")
+    p.add_argument("--config", help="YAML file of RecTrainConfig fields")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the same schedule")
+    p.add_argument("--out", help="run folder (checkpoints, logs)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-minutes", type=float)
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    cfg = RecTrainConfig.from_yaml(args.config) if args.config else RecTrainConfig()
+    over = {k: v for k, v in {"out": args.out, "threads": args.threads, "max_steps": args.max_steps,
+                              "max_minutes": args.max_minutes}.items() if v is not None}
+    cfg = replace(cfg, **over)
+    train(cfg, resume=args.resume, log=lambda m: print(m, flush=True))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="ocrforge-train")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    add_parser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

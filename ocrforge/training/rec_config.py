@@ -1,0 +1,57 @@
+"""Typed, YAML-loadable configuration of a recognition training run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Dict, List, Optional
+
+
+@dataclass
+class RecTrainConfig:
+    model: str = "crnn_mobilenetv3_small"
+    model_overrides: Dict[str, object] = field(default_factory=dict)
+    synth: List[str] = field(default_factory=lambda: ["~/.cache/ocrforge/data/rec_synth_v1"])
+    real: List[str] = field(default_factory=list)  # line LMDBs made by `ocrforge data prepare`
+    real_ratio: float = 0.25  # fraction of batches drawn from real data
+    val_synth: Optional[str] = "~/.cache/ocrforge/data/rec_val_heldout"  # held-out fonts
+    val_real: List[str] = field(default_factory=list)
+    val_lines: int = 1000  # per validation set, to keep validation under a minute on 2 cores
+    tokens_per_batch: int = 10000  # batch_size x sequence_length (frames = width / 4)
+    max_batch: int = 192
+    bucket_width: int = 64
+    max_width: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 300
+    restart_steps: int = 3000  # first cosine cycle; each next cycle is restart_mult times longer
+    restart_mult: int = 2
+    min_lr: float = 1e-5
+    max_steps: int = 200000
+    max_minutes: Optional[float] = None
+    center_loss_weight: float = 0.0
+    threads: int = 2
+    checkpoint_minutes: float = 5.0
+    val_every: int = 500
+    log_every: int = 20
+    seed: int = 0
+    out: str = "~/.cache/ocrforge/runs/rec"
+    device: str = "auto"  # auto | cpu | cuda
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RecTrainConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "RecTrainConfig":
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
