@@ -29,18 +29,25 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".g
 
 @dataclass(frozen=True)
 class Command:
-    """A subcommand defined in another module: ``module.add_parser(subparsers)`` registers it
-    (as ``subparsers.add_parser(name, ...)`` with ``set_defaults(func=callable(args) -> int)``)."""
+    """A command defined in other modules, each exposing ``add_parser(subparsers)`` that adds its
+    parser with ``set_defaults(func=callable(args) -> int)``.
+
+    Plain command: the one module adds ``NAME`` itself (e.g. ``lm``). Group (``group=True``): the
+    CLI makes ``ocrforge NAME`` and each module adds a subcommand under it (``train det``,
+    ``train rec``; ``synth lines``, ``synth pages``).
+    """
 
     name: str
-    module: str
+    modules: Tuple[str, ...]
     help: str
+    group: bool = False
 
 
-# Commands from other modules. Add one line per command; the module is imported only when the
-# command is used (or its own --help asked for).
+# Commands from other modules, imported only when chosen (or their own --help is asked for), so
+# `ocrforge read` never imports PyTorch. Add a module to its group, or one line per new command.
 COMMANDS: List[Command] = [
-    Command("lm", "ocrforge.postprocess.lm_cli", "build / inspect character n-gram language models"),
+    Command("train", ("ocrforge.training.det",), "train models (needs the [train] extra)", group=True),
+    Command("lm", ("ocrforge.postprocess.lm_cli",), "build / inspect character n-gram language models"),
 ]
 
 
@@ -147,15 +154,20 @@ def build_parser(selected: Optional[str] = None) -> argparse.ArgumentParser:
     _add_read(sub)
     _add_recognize(sub)
     for cmd in COMMANDS:
-        if cmd.name == selected:
+        if cmd.name != selected:
+            sub.add_parser(cmd.name, help=cmd.help, add_help=False)  # listed, not imported
+            continue
+        target = sub
+        if cmd.group:
+            group = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+            target = group.add_subparsers(dest=f"{cmd.name}_command", metavar="WHAT", required=True)
+        for module_name in cmd.modules:
             try:
-                module = importlib.import_module(cmd.module)
+                module = importlib.import_module(module_name)
             except ImportError as exc:
                 raise ConfigError(f"command '{cmd.name}' is not available: {exc} "
                                   f"(install the extra it needs, e.g. pip install 'ocrforge[train]')") from exc
-            module.add_parser(sub)
-        else:
-            sub.add_parser(cmd.name, help=cmd.help, add_help=False)
+            module.add_parser(target)
     return parser
 
 

@@ -216,11 +216,23 @@ def test_registered_commands_are_lazy(monkeypatch, tmp_path, capsysbinary):
         "    p.add_argument('--name', default='world')\n"
         "    p.set_defaults(func=lambda a: print('hello', a.name) or 0)\n"
     )
+    (tmp_path / "ocrforge_fake_sub.py").write_text(
+        "def add_parser(sub):\n"
+        "    p = sub.add_parser('one', help='first')\n"
+        "    p.set_defaults(func=lambda a: print('one') or 0)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(cli, "COMMANDS", [cli.Command("hello", "ocrforge_fake_cmd", "say hello"),
-                                          cli.Command("ghost", "no_such_module_xyz", "never imported")])
+    monkeypatch.setattr(cli, "COMMANDS", [
+        cli.Command("hello", ("ocrforge_fake_cmd",), "say hello"),
+        cli.Command("ghost", ("no_such_module_xyz",), "never imported"),
+        cli.Command("grp", ("ocrforge_fake_sub",), "a group", group=True),
+    ])
     code, out, _ = run(["hello", "--name", "ocr"], capsysbinary)
     assert (code, out) == (0, "hello ocr\n")
+    code, out, _ = run(["grp", "one"], capsysbinary)
+    assert (code, out) == (0, "one\n")
+    code, _, err = run(["grp"], capsysbinary)
+    assert code == 2 and len(err.splitlines()) == 1
     code, out, _ = run(["--help"], capsysbinary)  # listed without importing
     assert "ghost" in out and "never imported" in out
     code, _, err = run(["ghost"], capsysbinary)
