@@ -46,7 +46,9 @@ class Command:
 # Commands from other modules, imported only when chosen (or their own --help is asked for), so
 # `ocrforge read` never imports PyTorch. Add a module to its group, or one line per new command.
 COMMANDS: List[Command] = [
-    Command("train", ("ocrforge.training.det",), "train models (needs the [train] extra)", group=True),
+    Command("synth", ("ocrforge.data.synth_pages",), "generate synthetic training data", group=True),
+    Command("train", ("ocrforge.training.det", "ocrforge.training.rec"), "train models (needs the [train] extra)",
+            group=True),
     Command("lm", ("ocrforge.postprocess.lm_cli",), "build / inspect character n-gram language models"),
 ]
 
