@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import ConfigError, FormatError, InputError, ModelError, OcrforgeError
@@ -266,6 +267,12 @@ def create_app(
         status = _error_status(exc)
         headers = {"Retry-After": "1"} if status == 429 else None
         return _json_error(status, str(exc), type(exc).__name__, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+                             for e in exc.errors())
+        return _json_error(400, problems, "InputError")
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
