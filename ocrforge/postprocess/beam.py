@@ -77,17 +77,28 @@ class BeamSearchDecoder:
             raise InputError(f"posteriors must be (T, {len(self._tokens)}), got {probs.shape}")
         if probs.shape[0] == 0:
             return DecodeResult("", 0.0)
-        probs = probs.astype(np.float64, copy=False)
         cfg = self.config
         n_frames = probs.shape[0]
-        blank = probs[:, 0]
+        blank = probs[:, 0].astype(np.float64)
 
-        # candidates of every frame at once
-        masked = probs[:, 1:] if self._mask is None else np.where(self._mask[None, 1:], probs[:, 1:], 0.0)
-        k = min(cfg.top_k, masked.shape[1])
-        top = np.argpartition(-masked, k - 1, axis=1)[:, :k] if k < masked.shape[1] else np.tile(np.arange(k), (n_frames, 1))
-        top_p = np.take_along_axis(masked, top, axis=1)
-        top = top + 1  # back to class ids
+        # Active frames: blank not certain and some allowed character above min_prob. Their
+        # candidates are found at once: threshold, then sort the few survivors (far cheaper than
+        # an argpartition over all classes). Every other frame only merges into the blank.
+        maybe = np.flatnonzero(blank < cfg.blank_skip)
+        chars_p = probs[maybe, 1:]
+        if self._mask is not None:
+            chars_p = np.where(self._mask[None, 1:], chars_p, 0.0)
+        # (flatnonzero + divmod: 2-D nonzero is several times slower)
+        rows, cols = np.divmod(np.flatnonzero(chars_p >= max(cfg.min_prob, 1e-12)), chars_p.shape[1])
+        vals = chars_p[rows, cols].astype(np.float64)
+        order = np.lexsort((-vals, rows))
+        rows, cand_all, p_all = rows[order], cols[order] + 1, vals[order]
+        starts = np.searchsorted(rows, np.arange(len(maybe)), "left")
+        ends = np.minimum(np.searchsorted(rows, np.arange(len(maybe)), "right"), starts + cfg.top_k)
+        has = ends > starts
+        active, starts, ends = maybe[has], starts[has], ends[has]
+        with np.errstate(divide="ignore"):
+            cum_log_blank = np.concatenate([[0.0], np.cumsum(np.log(blank))])
 
         automaton = self.constraint.automaton if self.constraint is not None else None
         lm = self.lm
@@ -107,85 +118,79 @@ class BeamSearchDecoder:
         parents: List[int] = []
         classes: List[int] = []
         frames: List[int] = []
-        log_scale = 0.0
+        lm_cache: dict = {}  # extended-prefix hash -> log P_lm(last char | prefix): beams persist over frames
 
-        for t in range(n_frames):
+        prev = 0
+        for a_i in range(len(active) + 1):
+            t = int(active[a_i]) if a_i < len(active) else n_frames
+            if t > prev:
+                # a run of blank frames: everything ends in the blank; a character can only
+                # continue itself. (Exact up to the pnb*p_last*blank cross terms, each < 1e-3.)
+                pb = (pb + pnb) * np.exp(cum_log_blank[t] - cum_log_blank[prev])
+                pnb = pnb * np.prod(probs[prev:t, last], axis=0) * (last > 0)
+            if t == n_frames:
+                break
+            prev = t + 1
+            cand = cand_all[starts[a_i]:ends[a_i]]
+            cp = p_all[starts[a_i]:ends[a_i]]
             p_last = probs[t, last] * (last > 0)
-            if blank[t] >= cfg.blank_skip:
-                pb, pnb = (pb + pnb) * blank[t], pnb * p_last
-            else:
-                cand = top[t]
-                cp = top_p[t]
-                keep = cp >= cfg.min_prob
-                if not keep.any():
-                    pb, pnb = (pb + pnb) * blank[t], pnb * p_last
+            stay_pb, stay_pnb = (pb + pnb) * blank[t], pnb * p_last
+            same = cand[None, :] == last[:, None]  # (B, K)
+            ext = np.where(same, pb[:, None], (pb + pnb)[:, None]) * cp[None, :]
+            ext_hash = phash[:, None] * HASH_MUL + self._tokens[cand][None, :]
+            nxt = None
+            if automaton is not None:
+                nxt = np.array([[automaton.step(int(s), self._chars[c]) for c in cand] for s in astate], np.int64)
+                ext = np.where(nxt == DEAD, 0.0, ext)
+            # an extension equal to an existing prefix (beam "a"+"b" vs beam "ab") merges into it
+            srt = np.argsort(phash)
+            pos = np.minimum(np.searchsorted(phash[srt], ext_hash), len(srt) - 1)
+            match = (phash[srt][pos] == ext_hash) & (ext > 0)
+            if match.any():
+                np.add.at(stay_pnb, srt[pos[match]], ext[match])
+                ext = np.where(match, 0.0, ext)
+            # rank stays and new extensions together
+            with np.errstate(divide="ignore"):
+                stay_score = np.log(stay_pb + stay_pnb) + alpha * lm_score + beta * length
+                if lm is not None:
+                    ext_lm = lm_score[:, None] + self._lm_scores(lm, lm_cache, hist, ext_hash, cand, ext > 0)
                 else:
-                    cand, cp = cand[keep], cp[keep]
-                    stay_pb, stay_pnb = (pb + pnb) * blank[t], pnb * p_last
-                    same = cand[None, :] == last[:, None]  # (B, K)
-                    ext = np.where(same, pb[:, None], (pb + pnb)[:, None]) * cp[None, :]
-                    ext_hash = phash[:, None] * HASH_MUL + self._tokens[cand][None, :]
-                    if automaton is not None:
-                        nxt = np.array([[automaton.step(int(s), self._chars[c]) for c in cand] for s in astate], np.int64)
-                        ext = np.where(nxt == DEAD, 0.0, ext)
-                    else:
-                        nxt = None
-                    # extensions that equal an existing prefix are merged into it
-                    order = np.argsort(phash)
-                    pos = np.searchsorted(phash[order], ext_hash)
-                    pos = np.minimum(pos, len(order) - 1)
-                    match = (phash[order][pos] == ext_hash) & (ext > 0)
-                    if match.any():
-                        np.add.at(stay_pnb, order[pos[match]], ext[match])
-                        ext = np.where(match, 0.0, ext)
-                    # rank stays and new extensions together
-                    stay_total = stay_pb + stay_pnb
-                    with np.errstate(divide="ignore"):
-                        stay_score = np.log(stay_total) + alpha * lm_score + beta * length
-                        if lm is not None:
-                            lp = lm.logprob(hist, np.broadcast_to(self._tokens[cand], ext.shape))
-                            ext_lm = lm_score[:, None] + lp
-                        else:
-                            ext_lm = np.broadcast_to(lm_score[:, None], ext.shape)
-                        ext_score = np.log(ext) + alpha * ext_lm + beta * (length[:, None] + 1)
-                    all_score = np.concatenate([stay_score, ext_score.ravel()])
-                    n_keep = min(cfg.beam_width, int(np.isfinite(all_score).sum()))
-                    if n_keep == 0:
-                        return DecodeResult("", 0.0)
-                    best = np.argpartition(-all_score, n_keep - 1)[:n_keep] if n_keep < len(all_score) else np.arange(len(all_score))
-                    n_stay = len(stay_score)
-                    is_ext = best >= n_stay
-                    s_idx = best[~is_ext]
-                    e_flat = best[is_ext] - n_stay
-                    e_b, e_k = np.divmod(e_flat, len(cand))
-                    e_cls = cand[e_k]
-                    new_nodes = np.arange(len(parents), len(parents) + len(e_flat))
-                    parents.extend(node[e_b].tolist())
-                    classes.extend(e_cls.tolist())
-                    frames.extend([t] * len(e_flat))
-                    pb = np.concatenate([stay_pb[s_idx], np.zeros(len(e_flat))])
-                    pnb = np.concatenate([stay_pnb[s_idx], ext[e_b, e_k]])
-                    last = np.concatenate([last[s_idx], e_cls])
-                    length = np.concatenate([length[s_idx], length[e_b] + 1])
-                    lm_score = np.concatenate([lm_score[s_idx], ext_lm[e_b, e_k]])
-                    phash = np.concatenate([phash[s_idx], ext_hash[e_b, e_k]])
-                    node = np.concatenate([node[s_idx], new_nodes])
-                    if nxt is not None:
-                        astate = np.concatenate([astate[s_idx], nxt[e_b, e_k]])
-                    else:
-                        astate = np.zeros(len(pb), np.int64)
-                    if hist is not None:
-                        h_stay = hist.take(s_idx)
-                        h_ext = hist.take(e_b).extend(self._tokens[e_cls])
-                        hist = LMHistory(np.concatenate([h_stay.keys, h_ext.keys]),
-                                         np.concatenate([h_stay.length, h_ext.length]))
-            scale = float((pb + pnb).max())
+                    ext_lm = np.repeat(lm_score[:, None], len(cand), axis=1)
+                ext_score = np.log(ext) + alpha * ext_lm + beta * (length[:, None] + 1)
+            all_score = np.concatenate([stay_score, ext_score.ravel()])
+            n_keep = min(cfg.beam_width, int(np.isfinite(all_score).sum()))
+            if n_keep == 0:
+                return DecodeResult("", 0.0)
+            best = np.argpartition(-all_score, n_keep - 1)[:n_keep] if n_keep < len(all_score) else np.arange(len(all_score))
+            n_stay = len(stay_score)
+            is_ext = best >= n_stay
+            s_idx = best[~is_ext]
+            e_b, e_k = np.divmod(best[is_ext] - n_stay, len(cand))
+            e_cls = cand[e_k]
+            new_nodes = np.arange(len(parents), len(parents) + len(e_b))
+            parents.extend(node[e_b].tolist())
+            classes.extend(e_cls.tolist())
+            frames.extend([t] * len(e_b))
+            pb = np.concatenate([stay_pb[s_idx], np.zeros(len(e_b))])
+            pnb = np.concatenate([stay_pnb[s_idx], ext[e_b, e_k]])
+            last = np.concatenate([last[s_idx], e_cls])
+            length = np.concatenate([length[s_idx], length[e_b] + 1])
+            lm_score = np.concatenate([lm_score[s_idx], ext_lm[e_b, e_k]])
+            phash = np.concatenate([phash[s_idx], ext_hash[e_b, e_k]])
+            node = np.concatenate([node[s_idx], new_nodes])
+            astate = np.concatenate([astate[s_idx], nxt[e_b, e_k]]) if nxt is not None else np.zeros(len(pb), np.int64)
+            if hist is not None:
+                h_ext = hist.take(e_b).extend(self._tokens[e_cls])
+                hist = LMHistory(np.concatenate([hist.keys[s_idx], h_ext.keys]),
+                                 np.concatenate([hist.length[s_idx], h_ext.length]))
+            scale = float((pb + pnb).max())  # keep the best beam near 1: no underflow on long lines
             if scale <= 0.0:
                 return DecodeResult("", 0.0)
             pb, pnb = pb / scale, pnb / scale
-            log_scale += np.log(scale)
 
         total = pb + pnb
+        if not (total > 0).any():
+            return DecodeResult("", 0.0)
         with np.errstate(divide="ignore"):
             final = np.log(total) + alpha * lm_score + beta * length
             if lm is not None and cfg.use_eos:
@@ -198,6 +203,28 @@ class BeamSearchDecoder:
         b = int(np.argmax(final))
         share = float(total[b] / total.sum())
         return self._result(int(node[b]), parents, classes, frames, probs, share)
+
+    def _lm_scores(self, lm, cache: dict, hist: LMHistory, ext_hash: np.ndarray, cand: np.ndarray,
+                   live: np.ndarray) -> np.ndarray:
+        out = np.zeros(ext_hash.shape)
+        flat = ext_hash.ravel().tolist()
+        live_flat = live.ravel().tolist()
+        miss = []
+        for i, (h, alive) in enumerate(zip(flat, live_flat)):
+            if not alive:
+                continue
+            v = cache.get(h)
+            if v is None:
+                miss.append(i)
+            else:
+                out.flat[i] = v
+        if miss:
+            idx = np.array(miss)
+            b, k = np.divmod(idx, ext_hash.shape[1])
+            lp = lm.logprob(hist.take(b), self._tokens[cand[k]][:, None])[:, 0]
+            out.flat[idx] = lp
+            cache.update(zip((flat[i] for i in miss), lp.tolist()))
+        return out
 
     def _result(self, leaf: int, parents, classes, frames, probs: np.ndarray, share: float) -> DecodeResult:
         chars, starts = [], []

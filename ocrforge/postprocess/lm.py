@@ -51,15 +51,19 @@ def text_to_tokens(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + np.uint64(TOKEN_OFFSET)
 
 
+# uint64 array arithmetic wraps silently (only numpy scalars warn), which is the hash we want;
+# np.asarray(..., ndmin=1) keeps scalars out.
 def fold_keys(keys: np.ndarray) -> np.ndarray:
     """64-bit n-gram hashes -> 32-bit storage keys (multiplicative mixing, high half)."""
-    with np.errstate(over="ignore"):
-        return ((keys.astype(np.uint64) * _FOLD_MUL) >> np.uint64(32)).astype(np.uint32)
+    k = np.asarray(keys, dtype=np.uint64)
+    k = k.reshape(1) if k.ndim == 0 else k
+    return ((k * _FOLD_MUL) >> np.uint64(32)).astype(np.uint32)
 
 
 def extend_keys(keys: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return keys.astype(np.uint64) * HASH_MUL + tokens.astype(np.uint64)
+    k = np.asarray(keys, dtype=np.uint64)
+    k = k.reshape(1) if k.ndim == 0 else k
+    return k * HASH_MUL + np.asarray(tokens, dtype=np.uint64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,6 +122,7 @@ class CharNgramLM:
         self.tables = tables
         self.unk_logp = float(unk_logp)
         self.meta = dict(meta or {})
+        self._build_index()
 
     @property
     def history_width(self) -> int:
@@ -128,37 +133,66 @@ class CharNgramLM:
         return [len(t.keys) for t in self.tables]
 
     # -- scoring ---------------------------------------------------------------------------
+    def _build_index(self) -> None:
+        """All orders in one sorted uint64 array, key = order << 32 | stored key, so one
+        ``searchsorted`` answers every order of every query at once."""
+        keys = [(np.uint64(n) << np.uint64(32)) | t.keys.astype(np.uint64) for n, t in enumerate(self.tables, 1)]
+        logp = [t.logp for t in self.tables]
+        bow = [t.bow if t.bow is not None else np.zeros(len(t.keys), np.float32) for t in self.tables]
+        allk = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
+        srt = np.argsort(allk, kind="stable")
+        self._keys = allk[srt]
+        self._logp = np.concatenate(logp)[srt].astype(np.float64)
+        self._bow = np.concatenate(bow)[srt].astype(np.float64)
+        self._shift = (np.arange(1, self.order + 1, dtype=np.uint64) << np.uint64(32))
+
+    def _lookup(self, q: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        idx = np.searchsorted(self._keys, q)
+        np.minimum(idx, len(self._keys) - 1, out=idx)
+        return self._keys[idx] == q, idx
+
+    def _query_keys(self, ctx: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Merged-index keys of ``ctx``-extended tokens: ctx (..., N-1) keys of the last 1..N-1
+        tokens, tokens (...); result (..., N), column n-1 = the n-gram of order n."""
+        grams = np.empty(tokens.shape + (self.order,), np.uint64)
+        grams[..., 0] = tokens
+        if self.order > 1:
+            grams[..., 1:] = extend_keys(ctx, tokens[..., None])
+        folded = fold_keys(grams).astype(np.uint64)
+        folded[..., 0] = tokens.astype(np.uint32)  # unigrams are stored exactly
+        return folded | self._shift
+
     def logprob(self, hist: LMHistory, tokens: np.ndarray) -> np.ndarray:
         """Natural-log P(token | history) for ``tokens`` (B, K) given ``hist`` of B rows."""
         tokens = np.asarray(tokens, dtype=np.uint64)
         squeeze = tokens.ndim == 1
         if squeeze:
             tokens = tokens[:, None]
-        b, k = tokens.shape
-        out = np.full((b, k), np.nan, np.float64)
-        acc = np.zeros((b, 1), np.float64)  # sum of backoff weights paid so far, per row
-        pending = np.ones((b, k), bool)
-        for n in range(self.order, 1, -1):
-            usable = hist.length >= n - 1
-            if hist.keys.shape[1] < n - 1 or not usable.any():
-                continue
-            ctx = hist.keys[:, n - 2]
-            rows = pending & usable[:, None]
-            if rows.any():
-                q = fold_keys(extend_keys(ctx[:, None], tokens))
-                found, idx = self.tables[n - 1].lookup(q)
-                hit = rows & found
-                if hit.any():
-                    out[hit] = (acc + self.tables[n - 1].logp[idx])[hit]
-                    pending &= ~hit
-            # rows that go on to order n-1 pay the backoff weight of their length-(n-1) context
-            table = self.tables[n - 2]
-            cfound, cidx = table.lookup(fold_keys(ctx) if n - 1 >= 2 else ctx.astype(np.uint32))
-            acc = acc + np.where(cfound & usable, table.bow[cidx], 0.0)[:, None]
-        if pending.any():
-            found, idx = self.tables[0].lookup(tokens.astype(np.uint32))
-            uni = np.where(found, self.tables[0].logp[idx], self.unk_logp)
-            out[pending] = (acc + uni)[pending]
+        b = tokens.shape[0]
+        n = self.order
+        width = min(n - 1, hist.keys.shape[1])
+        ctx = np.zeros((b, n - 1), np.uint64)
+        ctx[:, :width] = hist.keys[:, :width]
+        # usable[:, j]: the n-gram of order j+1 needs j history tokens
+        usable = np.arange(n)[None, :] <= np.minimum(hist.length, width)[:, None]
+        found, idx = self._lookup(self._query_keys(ctx[:, None, :], tokens))  # (B, K, N)
+        found &= usable[:, None, :]
+        # backoff weights of the contexts of length 1..N-1, where the row can use them
+        if n > 1:
+            cq = fold_keys(ctx).astype(np.uint64)
+            cq[:, 0] = ctx[:, 0].astype(np.uint32)
+            cfound, cidx = self._lookup(cq | self._shift[None, : n - 1])
+            bows = np.where(cfound & usable[:, 1:], self._bow[cidx], 0.0)  # (B, N-1)
+            # cum[:, j] = bows of contexts of length >= j (those paid when the answer has order j)
+            cum = np.zeros((b, n + 1))
+            cum[:, 1:n] = np.cumsum(bows[:, ::-1], axis=1)[:, ::-1]
+        else:
+            cum = np.zeros((b, 2))
+        top = n - 1 - np.argmax(found[..., ::-1], axis=-1)  # highest order found, 0-based
+        hit = found.any(-1)
+        lp = np.where(hit, np.take_along_axis(self._logp[idx], top[..., None], -1)[..., 0], self.unk_logp)
+        order_paid = np.where(hit, top + 1, 1)  # unknown characters pay every backoff weight
+        out = lp + np.take_along_axis(cum, order_paid, axis=1)
         return out[:, 0] if squeeze else out
 
     def score_text(self, text: str, eos: bool = True) -> float:
