@@ -228,3 +228,24 @@ def test_config_controls_column_detection():
     boxes, names = page.shuffled()
     order = [names[i] for i in reading_order(boxes, strict)]
     assert order != page.names and order[:2] == ["L0", "R0"]
+
+
+def test_totals_section_with_label_and_amount_columns_of_similar_width():
+    # SROIE-like: short labels and right-hand amounts, both narrow, one pair per row.
+    p = Page()
+    for k, (label_w, amount_w) in enumerate([(120, 70), (62, 60), (50, 64), (110, 80), (72, 76), (90, 70)]):
+        p.add(f"label{k}", 60, 900 + k * STEP, label_w)
+        p.add(f"amount{k}", 330 - amount_w, 900 + k * STEP, amount_w)
+    p.add("wide header", 60, 850, 520)
+    names = read(p)
+    assert names == ["wide header"] + [n for k in range(6) for n in (f"label{k}", f"amount{k}")]
+
+
+def test_two_key_value_columns_are_read_across():
+    # "DOC NO. : CS0001        DATE: 31/01/2018" style rows: a form, not two text columns.
+    p = Page()
+    for k in range(3):
+        p.add(f"key{k}", 40, 40 + k * STEP, 90)
+        p.add(f"val{k}", 150, 40 + k * STEP, 140)
+        p.add(f"right{k}", 420, 40 + k * STEP, 200)
+    assert read(p) == p.names

@@ -30,9 +30,12 @@ class LayoutConfig:
     min_gutter: float = 0.8  # narrowest whitespace between two text columns
     min_column_frac: float = 0.22  # a column spans at least this fraction of its region's width
     min_fill: float = 0.4  # median line width / column width for a column of running text
-    min_column_lines: int = 2
+    min_column_lines: int = 3
+    min_single_rows: float = 0.8  # share of a column's lines that are alone on their row
     row_pair_frac: float = 0.7  # if this share of the smaller side sits on rows of the other...
     unequal_columns: float = 0.6  # ...and the sides' widths differ more than this ratio: a receipt
+    paired_column_frac: float = 0.25  # ...or either side is narrower than this share of the page's text
+    paired_min_aspect: float = 6.0  # ...or its lines are short (median width/height): labels, amounts
     row_overlap: float = 0.5  # vertical overlap (of the smaller height) that puts lines on one row
     gap_shrink: float = 0.15  # boxes shrunk by this share of their height when looking for gaps
     block_gap: float = 1.2  # vertical gap that starts a new block
@@ -56,6 +59,7 @@ class _Ctx:
     boxes: np.ndarray  # (N, 4)
     h: float  # median line height
     cfg: LayoutConfig
+    page_w: float  # width spanned by all the page's lines
 
 
 def to_box(poly) -> Box:
@@ -123,7 +127,17 @@ def _is_text_column(side: List[int], boxes: np.ndarray, region_w: float, cfg: La
     if width < cfg.min_column_frac * region_w:
         return False
     fill = np.median((b[:, 2] - b[:, 0]) / max(width, 1e-6))
-    return bool(fill >= cfg.min_fill)
+    if fill < cfg.min_fill:
+        return False
+    # Running text has one line per row; a side whose rows hold several pieces ("DOC NO." +
+    # ": CS0001") is a form or a table, which is read across.
+    rows = rows_of(side, boxes, cfg.row_overlap)
+    return len(rows) >= cfg.min_single_rows * len(side)
+
+
+def _median_aspect(side: List[int], boxes: np.ndarray) -> float:
+    b = boxes[side]
+    return float(np.median((b[:, 2] - b[:, 0]) / np.maximum(_line_height(b), 1e-6)))
 
 
 def _row_paired(a: List[int], b: List[int], boxes: np.ndarray, overlap: float) -> float:
@@ -161,9 +175,13 @@ def _vertical_cut(idx: List[int], ctx: _Ctx):
         w_small = np.ptp(boxes[small][:, [0, 2]])
         w_big = np.ptp(boxes[big][:, [0, 2]])
         ratio = min(w_small, w_big) / max(w_small, w_big, 1e-6)
-        if (_row_paired(small, big, boxes, ctx.cfg.row_overlap) >= ctx.cfg.row_pair_frac
-                and ratio < ctx.cfg.unequal_columns):
-            continue  # label/value or item/price pairs: read by rows
+        if _row_paired(small, big, boxes, ctx.cfg.row_overlap) >= ctx.cfg.row_pair_frac:
+            # Side by side row for row: two columns of text with aligned baselines, or labels
+            # and amounts. Columns of text are alike and each a good share of the page.
+            aspect = min(_median_aspect(a, boxes), _median_aspect(c, boxes))
+            if (ratio < ctx.cfg.unequal_columns or min(w_small, w_big) < ctx.cfg.paired_column_frac * ctx.page_w
+                    or aspect < ctx.cfg.paired_min_aspect):
+                continue  # label/value or item/price pairs: read by rows
         left = [i for i in idx if boxes[i, 2] <= mid]
         right = [i for i in idx if boxes[i, 2] > mid]
         return left, right
@@ -252,7 +270,7 @@ def analyze_layout(lines: Sequence, config: LayoutConfig = LayoutConfig()) -> Li
     boxes = np.array([to_box(p) for p in lines], dtype=np.float64)
     h = float(np.median(_line_height(boxes)))
     h = max(h, 1.0)
-    ctx = _Ctx(boxes=boxes, h=h, cfg=config)
+    ctx = _Ctx(boxes=boxes, h=h, cfg=config, page_w=float(boxes[:, 2].max() - boxes[:, 0].min()))
     order: List[int] = []
     _order(list(range(len(boxes))), ctx, order)
     out = []
