@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional
 
 from fastapi import FastAPI, Query, Request
@@ -28,18 +26,17 @@ from fastapi.responses import JSONResponse, Response
 from ..errors import ConfigError, FormatError, InputError, ModelError, OcrforgeError
 from .logs import get_logger
 from .metrics import CONTENT_TYPE_LATEST, ServingMetrics
-from .service import LimitExceeded, NotReady, OcrService, Overloaded, RequestTimeout, ServiceConfig
+from .service import (
+    LimitExceeded,
+    NotReady,
+    OcrService,
+    Overloaded,
+    RequestTimeout,
+    ServiceConfig,
+    ServiceHolder,
+)
 
 API_PREFIX = "/v1/"
-
-
-@dataclass
-class _ServiceHolder:
-    """The service once its OCR is loaded; ``error`` if loading failed (then /healthz fails too)."""
-
-    service: Optional[OcrService] = None
-    error: Optional[str] = None
-    loaded: threading.Event = field(default_factory=threading.Event)
 
 
 def _error_status(exc: BaseException) -> int:
@@ -123,7 +120,7 @@ class _Gate:
     the limit instead of being spooled to disk first; the endpoint gets it replayed.
     """
 
-    def __init__(self, app, holder: _ServiceHolder, metrics: ServingMetrics) -> None:
+    def __init__(self, app, holder: ServiceHolder, metrics: ServingMetrics) -> None:
         self.app = app
         self.holder = holder
         self.metrics = metrics
@@ -213,47 +210,35 @@ def create_app(
     config: ServiceConfig = ServiceConfig(),
     metrics: Optional[ServingMetrics] = None,
     on_shutdown: Optional[Callable[[Any], None]] = None,
+    holder: Optional[ServiceHolder] = None,
 ) -> FastAPI:
     """The HTTP app around ``ocr`` (ready at once) or ``ocr_loader()`` (called in the background at
-    start-up; /readyz says 503 until it returns). ``on_shutdown(ocr)`` releases what the loader made."""
-    if (ocr is None) == (ocr_loader is None):
-        raise ConfigError("give create_app either ocr or ocr_loader")
+    start-up; /readyz says 503 until it returns). ``on_shutdown(ocr)`` releases what the loader made.
+
+    ``holder`` instead shares a service with another server in the process (``ocrforge serve
+    --grpc-port``); its owner loads and closes it.
+    """
+    if sum(x is not None for x in (ocr, ocr_loader, holder)) != 1:
+        raise ConfigError("give create_app exactly one of ocr, ocr_loader, holder")
     from contextlib import asynccontextmanager
 
     from .. import __version__
 
     metrics = metrics or ServingMetrics()
-    holder = _ServiceHolder()
+    owned = holder is None
+    holder = holder or ServiceHolder(config)
+    holder.on_change(lambda h: metrics.ready.set(1 if h.service is not None else 0))
     log = get_logger()
-
-    def install(ocr_obj: Any) -> None:
-        holder.service = OcrService(ocr_obj, config)
-        metrics.ready.set(1)
-        holder.loaded.set()
-
-    def load() -> None:
-        try:
-            t0 = time.monotonic()
-            install(ocr_loader())
-            log.info("models loaded", extra={"seconds": round(time.monotonic() - t0, 3)})
-        except Exception as exc:  # noqa: BLE001 - reported through /healthz and the log
-            holder.error = f"model loading failed: {type(exc).__name__}: {exc}"
-            log.error("model loading failed", exc_info=True)
-            holder.loaded.set()
-
     if ocr is not None:
-        install(ocr)
+        holder.install(ocr)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if ocr_loader is not None:
-            threading.Thread(target=load, name="model-loader", daemon=True).start()
+        if ocr_loader is not None and not holder.loaded.is_set():
+            holder.start_loading(ocr_loader)
         yield
-        service = holder.service
-        if service is not None:
-            service.close()
-            if on_shutdown is not None:
-                on_shutdown(service.ocr)
+        if owned:
+            holder.close(on_shutdown)
 
     app = FastAPI(
         title="ocrforge", version=__version__, lifespan=lifespan,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
@@ -294,6 +295,73 @@ class OcrService:
     @property
     def ready(self) -> bool:
         return self.ocr is not None
+
+
+class ServiceHolder:
+    """The ``OcrService`` of a server process once its OCR is loaded, shared by HTTP and gRPC.
+
+    Models load in the background so the process answers liveness probes at once; ``service``
+    is None until then, and ``error`` says why if loading failed (liveness then fails too, so
+    the orchestrator restarts the pod instead of leaving it unready for ever).
+    """
+
+    def __init__(self, config: ServiceConfig = ServiceConfig()) -> None:
+        self.config = config
+        self.service: Optional[OcrService] = None
+        self.error: Optional[str] = None
+        self.loaded = threading.Event()
+        self._listeners: List[Any] = []
+        self._lock = threading.Lock()
+
+    def on_change(self, listener) -> None:
+        """``listener(holder)`` after the OCR is installed or loading failed (now, if already so)."""
+        with self._lock:
+            self._listeners.append(listener)
+            done = self.loaded.is_set()
+        if done:
+            listener(self)
+
+    def install(self, ocr: Any) -> None:
+        self.service = OcrService(ocr, self.config)
+        self._finish()
+
+    def fail(self, message: str) -> None:
+        self.error = message
+        self._finish()
+
+    def load(self, loader) -> None:
+        """Call ``loader()`` and install its OCR; a failure is recorded, not raised."""
+        from .logs import get_logger
+
+        log = get_logger()
+        start = time.monotonic()
+        try:
+            ocr = loader()
+        except Exception as exc:  # noqa: BLE001 - reported through health checks and the log
+            log.error("model loading failed", exc_info=True)
+            self.fail(f"model loading failed: {type(exc).__name__}: {exc}")
+            return
+        self.install(ocr)
+        log.info("models loaded", extra={"seconds": round(time.monotonic() - start, 3)})
+
+    def start_loading(self, loader) -> threading.Thread:
+        thread = threading.Thread(target=self.load, args=(loader,), name="model-loader", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self, on_shutdown=None) -> None:
+        service = self.service
+        if service is not None:
+            service.close()
+            if on_shutdown is not None:
+                on_shutdown(service.ocr)
+
+    def _finish(self) -> None:
+        self.loaded.set()
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(self)
 
 
 def _stem(filename: str) -> str:
