@@ -365,7 +365,7 @@ def cmd_read(args) -> int:
                     pages.append(page)
                     if need_images:
                         images.append(page_image.image)
-                doc = Document(pages=pages, source="<stdin>" if name == "-" else name, metadata=ocr._metadata())
+                doc = Document(pages=pages, source="<stdin>" if name == "-" else name, metadata=ocr.metadata())
                 if args.json:
                     _write_stdout(json.dumps(_bench_lines(doc), ensure_ascii=False).encode("utf-8"), stdout)
                 if out_dir is not None:

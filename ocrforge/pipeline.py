@@ -195,7 +195,7 @@ class OCR:
     def read(self, input: Any, pages: Any = None, dpi: Optional[float] = None) -> Document:
         """Read every selected page of ``input`` (path, bytes, array, PIL image; image or PDF)."""
         return Document(pages=[page for _, page in self.read_pages(input, pages=pages, dpi=dpi)],
-                        source=source_name(input), metadata=self._metadata())
+                        source=source_name(input), metadata=self.metadata())
 
     def read_pages(self, input: Any, pages: Any = None, dpi: Optional[float] = None
                    ) -> Iterator[Tuple[PageImage, Page]]:
@@ -308,7 +308,8 @@ class OCR:
         return Line(words=words, text=text, confidence=confidence,
                     polygon=[(float(x), float(y)) for x, y in page_quad])
 
-    def _metadata(self) -> dict:
+    def metadata(self) -> dict:
+        """What produced a document (stored in Document.metadata)."""
         from . import __version__
 
         return {"engine": f"ocrforge {__version__}", "preprocess": self.config.preprocess}
