@@ -1,8 +1,8 @@
 """MobileNetV3 (Howard et al., 2019) with OCR stride layouts.
 
-``mode="rec"``: input (N, C, 32, W) -> (N, out_channels, 1, W/4): the stem and the first strided
-block halve both sides, the later strided blocks halve height only, so the sequence stays long
-enough for CTC on dense Chinese text while most layers run at a quarter of the width.
+``mode="rec"``: input (N, C, 32, W) -> (N, out_channels, 1, W/s), s = width_stride (4 or 8): the
+stem and the first one or two strided blocks halve both sides, the later ones height only, so the
+sequence stays long enough for CTC while most layers run at a fraction of the width.
 ``mode="det"``: input (N, C, H, W) -> list of 4 maps at strides 4, 8, 16, 32 (for an FPN).
 """
 
@@ -100,12 +100,15 @@ LARGE: Sequence[Tuple] = (
 
 
 class MobileNetV3(nn.Module):
-    def __init__(self, variant: str = "small", scale: float = 1.0, in_channels: int = 1, mode: str = "rec"):
+    def __init__(self, variant: str = "small", scale: float = 1.0, in_channels: int = 1, mode: str = "rec",
+                 width_stride: int = 4):
         super().__init__()
         if variant not in ("small", "large"):
             raise ValueError(f"MobileNetV3 variant must be 'small' or 'large', got {variant!r}")
         if mode not in ("rec", "det"):
             raise ValueError(f"mode must be 'rec' or 'det', got {mode!r}")
+        if width_stride not in (4, 8):
+            raise ValueError(f"width_stride must be 4 or 8, got {width_stride}")
         self.mode = mode
         cfg = SMALL if variant == "small" else LARGE
         stem = make_divisible(16 * scale)
@@ -117,7 +120,8 @@ class MobileNetV3(nn.Module):
         for i, (k, exp, out, se, act, s) in enumerate(cfg):
             stride = s
             if s == 2:
-                if mode == "rec" and strided > 0:
+                # rec: the stem halves width; the first (width_stride/4) strided blocks halve it again.
+                if mode == "rec" and strided >= max(1, width_stride // 4):
                     stride = (2, 1)
                 if mode == "det" and i > 0:
                     self.stage_ends.append(len(blocks) - 1)

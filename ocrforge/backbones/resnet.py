@@ -58,7 +58,7 @@ DEPTHS = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (B
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth: int = 18, in_channels: int = 1, mode: str = "rec", width: int = 64):
+    def __init__(self, depth: int = 18, in_channels: int = 1, mode: str = "rec", width: int = 64, width_stride: int = 4):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}, got {depth}")
@@ -72,7 +72,7 @@ class ResNet(nn.Module):
                 nn.Conv2d(width // 2, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
                 nn.MaxPool2d(2, 2),
             )
-            strides = [(2, 2), (2, 1), (2, 1), (2, 1)]
+            strides = [(2, 2), (2, 2) if width_stride == 8 else (2, 1), (2, 1), (2, 1)]
         else:  # /4 after the stem, then 1, 2, 2, 2
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, width // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(inplace=True),

@@ -14,7 +14,7 @@ import numpy as np
 INPUT_HEIGHT = 32
 MIN_WIDTH = 16
 MAX_WIDTH = 2048
-WIDTH_MULTIPLE = 4  # the CNN reduces width by 4: one output frame per 4 input columns
+WIDTH_MULTIPLE = 8  # pad widths to a multiple of the largest width stride a model uses (4 or 8)
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
@@ -53,5 +53,6 @@ def pad_batch(lines: Sequence[np.ndarray], multiple: int = WIDTH_MULTIPLE) -> Tu
     return out, widths
 
 
-def frames_for_width(width: int) -> int:
-    return int(np.ceil(width / WIDTH_MULTIPLE))
+def frames_for_width(width: int, width_stride: int = 4) -> int:
+    """Output frames that cover `width` input columns (the rest of a padded batch is padding)."""
+    return int(np.ceil(width / width_stride))

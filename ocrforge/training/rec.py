@@ -43,8 +43,10 @@ from .rec_config import RecTrainConfig
 class BucketSampler:
     """Endless stream of (source, [records]) batches, one width bucket per batch."""
 
-    def __init__(self, records: List[Tuple[int, int, int, str, dict]], cfg: RecTrainConfig, rng: random.Random):
+    def __init__(self, records: List[Tuple[int, int, int, str, dict]], cfg: RecTrainConfig, rng: random.Random,
+                 width_stride: int = 4):
         self.cfg = cfg
+        self.width_stride = width_stride
         self.rng = rng
         self.buckets: Dict[int, List] = {}
         for rec in records:
@@ -56,7 +58,7 @@ class BucketSampler:
         self.total = sum(self.sizes)
 
     def batch_size(self, width: int) -> int:
-        return max(1, min(self.cfg.max_batch, self.cfg.tokens_per_batch // max(1, width // 4)))
+        return max(1, min(self.cfg.max_batch, self.cfg.tokens_per_batch // max(1, width // self.width_stride)))
 
     def next(self) -> List:
         width = self.rng.choices(self.keys, self.sizes)[0]
@@ -78,8 +80,9 @@ class BucketSampler:
 class LineMix:
     """Synthetic and real line sources mixed by batch ratio."""
 
-    def __init__(self, cfg: RecTrainConfig, charset: Charset, rng: random.Random):
+    def __init__(self, cfg: RecTrainConfig, charset: Charset, rng: random.Random, width_stride: int = 4):
         self.cfg = cfg
+        self.width_stride = width_stride
         self.charset = charset
         self.rng = rng
         self.sources: List[LmdbLines] = []
@@ -97,7 +100,7 @@ class LineMix:
                         records.append((sid, key, width, text, meta))
         if not records:
             raise ValueError(f"no usable lines in {list(paths)}")
-        return BucketSampler(records, self.cfg, self.rng)
+        return BucketSampler(records, self.cfg, self.rng, self.width_stride)
 
     def refresh_synth(self) -> None:
         """Pick up shards written since the run started (synthesis runs beside training)."""
@@ -118,7 +121,7 @@ class LineMix:
             sid = len(self.sources)
             self.sources.append(src)
             records += [(sid, k, w, t, m) for k, w, t, m in src.index() if self.charset.encode(t) and w <= self.cfg.max_width * 1.25]
-        self.synth = BucketSampler(records, self.cfg, self.rng)
+        self.synth = BucketSampler(records, self.cfg, self.rng, self.width_stride)
 
     def next_batch(self):
         use_real = self.real is not None and self.rng.random() < self.cfg.real_ratio
@@ -148,7 +151,7 @@ def case_fold_index(charset: Charset) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def ctc_loss(logits: torch.Tensor, widths: Sequence[int], labels: List[List[int]], casefold: torch.Tensor,
-             fold_idx: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+             fold_idx: Tuple[torch.Tensor, torch.Tensor], width_stride: int = 4) -> torch.Tensor:
     logp = F.log_softmax(logits.float(), dim=-1)  # (N, T, C)
     if casefold.any():
         upper, lower = fold_idx
@@ -158,7 +161,7 @@ def ctc_loss(logits: torch.Tensor, widths: Sequence[int], labels: List[List[int]
         logp = torch.where(casefold.to(logp.device)[:, None, None], folded, logp)
         labels = [lab for lab in labels]  # targets of casefold samples are already upper case
     T = logp.shape[1]
-    input_lengths = torch.tensor([min(T, max(1, math.ceil(w / 4))) for w in widths], dtype=torch.long)
+    input_lengths = torch.tensor([min(T, max(1, math.ceil(w / width_stride))) for w in widths], dtype=torch.long)
     target_lengths = torch.tensor([len(lab) for lab in labels], dtype=torch.long)
     targets = torch.tensor([c for lab in labels for c in lab], dtype=torch.long)
     return F.ctc_loss(logp.transpose(0, 1), targets, input_lengths, target_lengths, blank=0,
@@ -228,14 +231,14 @@ def evaluate(model: CRNN, source_paths: Sequence[str], charset: Charset, limit: 
     hard_errs = hard_chars = 0
     i = 0
     while i < len(records):
-        bs = max(1, min(256, batch_tokens // max(1, records[i][2] // 4)))
+        bs = max(1, min(256, batch_tokens // max(1, records[i][2] // model.cfg.width_stride)))
         chunk = records[i : i + bs]
         i += bs
         imgs = [src.image(k) for src, k, *_ in chunk]
         x, widths = pad_batch(imgs)
         probs = F.softmax(model(torch.from_numpy(x).to(device)), -1).cpu().numpy()
         for (src, k, w, text, meta), p, wd in zip(chunk, probs, widths):
-            pred = greedy_decode(p[: max(1, math.ceil(wd / 4))], charset).text
+            pred = greedy_decode(p[: max(1, math.ceil(wd / model.cfg.width_stride))], charset).text
             gt = charset.normalize(text)
             if casefold or meta.get("casefold"):
                 pred, gt = pred.upper(), gt.upper()
@@ -308,7 +311,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
     elif resume:
         log(f"no checkpoint at {last}: starting fresh")
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    data = LineMix(cfg, charset, rng)
+    data = LineMix(cfg, charset, rng, model.cfg.width_stride)
     log(f"{data.synth.total} synthetic lines" + (f", {data.real.total} real lines" if data.real else "") +
         f"; model {cfg.model} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params on {device}")
     fold_idx = case_fold_index(charset)
@@ -338,7 +341,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
             logits, feats = model(x, return_features=True)
         else:
             logits = model(x)
-        loss = ctc_loss(logits, widths, labels, casefold, fold_idx)
+        loss = ctc_loss(logits, widths, labels, casefold, fold_idx, model.cfg.width_stride)
         if center is not None:
             loss = loss + cfg.center_loss_weight * center(feats, logits.detach())
         opt.zero_grad(set_to_none=True)

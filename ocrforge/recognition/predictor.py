@@ -1,0 +1,82 @@
+"""Text-line recognition with ONNX Runtime (no PyTorch): crops in, text + confidence out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import InputError, ModelError
+from ..postprocess.ctc import GreedyDecoder
+from .charset import Charset, load_charset
+from .preprocess import frames_for_width, pad_batch, resize_line
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "rec_crnn_mobilenetv3_small.onnx"
+
+
+@dataclass
+class LineResult:
+    text: str
+    confidence: float
+    char_frames: List[int] = field(default_factory=list)
+    num_frames: int = 0
+
+    def __iter__(self):  # unpacks as (text, confidence) like the peers' APIs
+        return iter((self.text, self.confidence))
+
+
+class TextRecognizer:
+    def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, providers="auto",
+                 max_batch_pixels: int = 32 * 800 * 16):
+        from ..runtime.session import create_session
+
+        self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
+        if not self.model_path.is_file():
+            raise ModelError(f"recognition model not found: {self.model_path}")
+        self.session = create_session(self.model_path, threads=threads, providers=providers)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.charset: Charset = load_charset(meta.get("charset_version", "v1"))
+        self.height = int(meta.get("input_height", 32))
+        self.width_stride = int(meta.get("width_stride", 4))
+        out_classes = self.session.get_outputs()[0].shape[-1]
+        if isinstance(out_classes, int) and out_classes != self.charset.num_classes:
+            raise ModelError(f"model has {out_classes} classes but charset {self.charset.version} has {self.charset.num_classes}")
+        self.max_batch_pixels = max_batch_pixels
+        self.default_decoder = GreedyDecoder(self.charset)
+
+    def predict_probs(self, crops: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """Per-frame class probabilities (T_i, C) for each crop, T_i = ceil(resized width / width_stride)."""
+        lines = []
+        for i, c in enumerate(crops):
+            if not isinstance(c, np.ndarray) or c.ndim not in (2, 3) or c.size == 0:
+                raise InputError(f"line image {i} is empty or not an image array")
+            lines.append(resize_line(c, self.height))
+        order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
+        out: List[Optional[np.ndarray]] = [None] * len(lines)
+        start = 0
+        while start < len(order):
+            end = start + 1
+            # Sorted by width, so the last line sets the padded width; stop before the pixel budget.
+            while end < len(order) and (end + 1 - start) * lines[order[end]].shape[1] * self.height <= self.max_batch_pixels:
+                end += 1
+            idx = order[start:end]
+            x, widths = pad_batch([lines[i] for i in idx])
+            probs = self.session.run(None, {"images": x})[0]
+            for j, i in enumerate(idx):
+                out[i] = probs[j, : frames_for_width(widths[j], self.width_stride)]
+            start = end
+        return out  # type: ignore[return-value]
+
+    def recognize(self, crops: Sequence[np.ndarray], decoder=None) -> List[LineResult]:
+        if len(crops) == 0:
+            return []
+        dec = decoder or self.default_decoder
+        results = []
+        for p in self.predict_probs(crops):
+            r = dec.decode(p)
+            results.append(LineResult(r.text, float(r.confidence), list(r.char_frames), int(p.shape[0])))
+        return results
