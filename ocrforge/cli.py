@@ -46,10 +46,15 @@ class Command:
 # Commands from other modules, imported only when chosen (or their own --help is asked for), so
 # `ocrforge read` never imports PyTorch. Add a module to its group, or one line per new command.
 COMMANDS: List[Command] = [
-    Command("synth", ("ocrforge.data.synth_pages",), "generate synthetic training data", group=True),
+    Command("synth", ("ocrforge.data.synth_lines", "ocrforge.data.synth_pages"), "generate synthetic training data",
+            group=True),
+    Command("data", ("ocrforge.data.rec_datasets",), "prepare labelled data for training", group=True),
     Command("train", ("ocrforge.training.det", "ocrforge.training.rec"), "train models (needs the [train] extra)",
             group=True),
+    Command("export", ("ocrforge.export.onnx_rec",), "export trained models to ONNX / INT8", group=True),
     Command("lm", ("ocrforge.postprocess.lm_cli",), "build / inspect character n-gram language models"),
+    Command("serve", ("ocrforge.serving.cli",), "run the HTTP / gRPC OCR service (needs the [serve] extra)"),
+    Command("batch", ("ocrforge.batch.cli",), "OCR a folder or list of files as a resumable batch job"),
 ]
 
 

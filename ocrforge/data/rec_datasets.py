@@ -211,3 +211,18 @@ def prepare_line_lmdb(kind: str, src: str, out: str, rule: str = "all", seed: in
     else:
         raise ValueError(f"unknown dataset kind {kind!r} (sroie | paddle)")
     return write_line_lmdb(out_p, samples)
+
+
+# ------------------------------------------------------------------------------------------
+# CLI: ocrforge data prepare --kind sroie|paddle --src PATH --out LMDB [--split RULE]
+# ------------------------------------------------------------------------------------------
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("prepare", help="turn labelled line data (SROIE folder, PaddleOCR label file) into a training LMDB")
+    p.add_argument("--kind", choices=["sroie", "paddle"], required=True)
+    p.add_argument("--src", required=True, help="SROIE-style folder (img/, box/) or PaddleOCR label file")
+    p.add_argument("--out", required=True, help="output LMDB folder")
+    p.add_argument("--split", default="all", help="SROIE ids: all | mod:K:R[,R...] (e.g. mod:5:1,2,3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=lambda a: print(f"{prepare_line_lmdb(a.kind, a.src, a.out, a.split, a.seed)} lines written to {a.out}") or 0)

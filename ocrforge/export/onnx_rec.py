@@ -116,3 +116,33 @@ def parity(lines: Sequence[np.ndarray], *predictors) -> Dict[str, float]:
         got = [r.text for r in p.recognize(lines)]
         out[f"same_text_{k}"] = float(np.mean([a == b for a, b in zip(ref, got)])) if ref else 1.0
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# CLI: ocrforge export rec --checkpoint best.pt --out rec.onnx [--int8 dynamic|static]
+# ------------------------------------------------------------------------------------------
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("rec", help="export a recognition checkpoint to ONNX (+ INT8)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="FP32 .onnx path")
+    p.add_argument("--int8", choices=["none", "dynamic", "static"], default="dynamic",
+                   help="also write OUT with .int8.onnx (static calibrates on --calib lines)")
+    p.add_argument("--calib", help="line LMDB for static calibration")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args) -> int:
+    fp32 = export_recognizer(args.checkpoint, args.out)
+    print(f"wrote {fp32}")
+    if args.int8 != "none":
+        lines = None
+        if args.int8 == "static":
+            from ..data.rec_datasets import open_line_sources
+
+            src = open_line_sources(args.calib)[0]
+            lines = [src.image(k) for k, *_ in src.index()[:256]]
+        q = quantize_recognizer(fp32, Path(args.out).with_suffix(".int8.onnx"), args.int8, lines)
+        print(f"wrote {q}")
+    return 0
