@@ -1,0 +1,67 @@
+// Puts what the page loads at run time under public/ (vite copies public/ into dist/ verbatim):
+//  - the detector and recognizer ONNX files and the charset, with a manifest.json that carries
+//    each model's metadata_props (onnxruntime-web does not expose them), so thresholds and the
+//    charset version come from the model file exactly as in the Python pipeline;
+//  - OpenCV.js, served as a plain file: it is a 10 MB UMD script that a bundler gains nothing from
+//    parsing. (onnxruntime-web's .wasm is found by vite itself through its `new URL(..., import.meta.url)`.)
+//
+// Models come from ../ocrforge/models (newest det_*.onnx / rec_*.onnx) unless OCRFORGE_MODELS_DIR
+// names another folder (the tests use it for tiny fixture models), or OCRFORGE_DET_MODEL /
+// OCRFORGE_REC_MODEL name the files.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readOnnxMetadata } from "./onnx-metadata.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const webRoot = resolve(here, "..");
+const repoRoot = resolve(webRoot, "..");
+const publicDir = join(webRoot, "public");
+
+function fail(message) {
+  console.error(`copy-assets: ${message}`);
+  process.exit(1);
+}
+
+function pickModel(dir, prefix) {
+  if (!existsSync(dir)) return null;
+  // Plain FP32 files only: the .fp16 twins are for GPU providers, which the browser build lacks.
+  const names = readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith(".onnx") && !n.endsWith(".fp16.onnx"));
+  if (names.length === 0) return null;
+  names.sort((a, b) => statSync(join(dir, b)).mtimeMs - statSync(join(dir, a)).mtimeMs || a.localeCompare(b));
+  return join(dir, names[0]);
+}
+
+const modelsDir = resolve(process.env.OCRFORGE_MODELS_DIR || join(repoRoot, "ocrforge", "models"));
+const detPath = process.env.OCRFORGE_DET_MODEL ? resolve(process.env.OCRFORGE_DET_MODEL) : pickModel(modelsDir, "det_");
+const recPath = process.env.OCRFORGE_REC_MODEL ? resolve(process.env.OCRFORGE_REC_MODEL) : pickModel(modelsDir, "rec_");
+if (!detPath || !existsSync(detPath)) fail(`no detector model (det_*.onnx) in ${modelsDir}`);
+if (!recPath || !existsSync(recPath)) fail(`no recognizer model (rec_*.onnx) in ${modelsDir}`);
+
+const detMeta = readOnnxMetadata(readFileSync(detPath));
+const recMeta = readOnnxMetadata(readFileSync(recPath));
+if (detMeta.ocrforge_task && detMeta.ocrforge_task !== "detection") fail(`${detPath} is not a detection model (ocrforge_task=${detMeta.ocrforge_task})`);
+if (recMeta.ocrforge_task && recMeta.ocrforge_task !== "recognition") fail(`${recPath} is not a recognition model (ocrforge_task=${recMeta.ocrforge_task})`);
+const charsetVersion = recMeta.charset_version || "v1";
+const charsetPath = join(repoRoot, "ocrforge", "recognition", `charset_${charsetVersion}.txt`);
+if (!existsSync(charsetPath)) fail(`charset ${charsetVersion} not found at ${charsetPath}`);
+
+const modelsOut = join(publicDir, "models");
+rmSync(modelsOut, { recursive: true, force: true });
+mkdirSync(modelsOut, { recursive: true });
+copyFileSync(detPath, join(modelsOut, basename(detPath)));
+copyFileSync(recPath, join(modelsOut, basename(recPath)));
+copyFileSync(charsetPath, join(modelsOut, basename(charsetPath)));
+const manifest = {
+  det: { file: basename(detPath), metadata: detMeta },
+  rec: { file: basename(recPath), metadata: recMeta },
+  charset: basename(charsetPath),
+};
+writeFileSync(join(modelsOut, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+
+const vendorOut = join(publicDir, "vendor");
+rmSync(vendorOut, { recursive: true, force: true });
+mkdirSync(vendorOut, { recursive: true });
+copyFileSync(join(webRoot, "node_modules", "@techstark", "opencv-js", "dist", "opencv.js"), join(vendorOut, "opencv.js"));
+
+console.log(`copy-assets: det=${basename(detPath)} rec=${basename(recPath)} charset=${basename(charsetPath)}`);

@@ -1,0 +1,174 @@
+// End-to-end check of the built page in headless Chromium: serve dist/ on 127.0.0.1, open the page,
+// hand it an image through the file input (as a user would), wait for the text, then time a few
+// more reads of the same image. Prints one JSON object on stdout; the pytest test compares its
+// lines with the Python pipeline's and benchmarks/bench_web.py reports the timings.
+//
+//   node tests/e2e.mjs --image ../examples/receipt_sample.png [--runs 5] [--isolated]
+//
+// Uses the system Chromium (Debian package `chromium`) through playwright-core; no browser is
+// downloaded. --isolated serves the page cross-origin isolated so onnxruntime-web may use threads.
+import { createServer } from "node:http";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values: opts } = parseArgs({
+  options: {
+    image: { type: "string" },
+    dist: { type: "string", default: join(here, "..", "dist") },
+    chromium: { type: "string", default: process.env.CHROMIUM || "/usr/bin/chromium" },
+    runs: { type: "string", default: "3" },
+    threads: { type: "string", default: "0" },
+    isolated: { type: "boolean", default: false },
+    timeout: { type: "string", default: "120" },
+  },
+});
+
+function fail(message) {
+  console.error(`e2e: ${message}`);
+  process.exit(2);
+}
+
+if (!opts.image) fail("--image is required");
+const imagePath = resolve(opts.image);
+try {
+  statSync(imagePath);
+} catch {
+  fail(`image not found: ${imagePath}`);
+}
+const distDir = resolve(opts.dist);
+try {
+  statSync(join(distDir, "index.html"));
+} catch {
+  fail(`no built page at ${distDir} (run npm run build first)`);
+}
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".mjs": "text/javascript",
+  ".css": "text/css",
+  ".json": "application/json",
+  ".wasm": "application/wasm",
+  ".onnx": "application/octet-stream",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+function serve(root, isolated) {
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^([/\\])+/, "");
+    const file = join(root, path === "" ? "index.html" : path);
+    if (!file.startsWith(root)) {
+      res.writeHead(403).end();
+      return;
+    }
+    let body;
+    try {
+      body = readFileSync(statSync(file).isDirectory() ? join(file, "index.html") : file);
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    const headers = { "Content-Type": TYPES[extname(file)] || "application/octet-stream", "Cache-Control": "no-store" };
+    if (isolated) {
+      headers["Cross-Origin-Opener-Policy"] = "same-origin";
+      headers["Cross-Origin-Embedder-Policy"] = "require-corp";
+    }
+    res.writeHead(200, headers).end(body);
+  });
+  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server)));
+}
+
+const server = await serve(distDir, opts.isolated);
+const url = `http://127.0.0.1:${server.address().port}/${opts.threads !== "0" ? `?threads=${opts.threads}` : ""}`;
+const profile = mkdtempSync(join(tmpdir(), "ocrforge-chromium-"));
+const timeoutMs = Number(opts.timeout) * 1000;
+let context;
+const consoleErrors = [];
+try {
+  // A persistent context on a fresh, throw-away profile: nothing from another run leaks in.
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: opts.chromium,
+    headless: true,
+    timeout: timeoutMs,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(timeoutMs);
+  page.on("console", (msg) => {
+    if (msg.type() === "error") consoleErrors.push(msg.text());
+  });
+  page.on("pageerror", (err) => consoleErrors.push(String(err)));
+
+  const tLoad = Date.now();
+  await page.goto(url);
+  await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state));
+  const loadMs = Date.now() - tLoad;
+  const startState = await page.evaluate(() => [document.body.dataset.state, document.getElementById("status").textContent]);
+  if (startState[0] !== "ready") throw new Error(`page did not start: ${startState[1]}`);
+
+  // First read: through the file input, the way a user hands the page an image.
+  await page.setInputFiles("#file", imagePath);
+  await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state));
+  const first = await page.evaluate(() => ({
+    state: document.body.dataset.state,
+    status: document.getElementById("status").textContent,
+    result: window.ocrforge.lastResult,
+    shown: [...document.querySelectorAll("#lines li")].map((li) => li.textContent),
+  }));
+  if (first.state !== "done") throw new Error(`read failed: ${first.status}`);
+
+  // Warm reads: decode + detect + recognize, timed inside the page.
+  const bytes = readFileSync(imagePath).toString("base64");
+  const mime = extname(imagePath).toLowerCase() === ".png" ? "image/png" : "image/jpeg";
+  const warm = await page.evaluate(
+    async ({ bytes, mime, runs }) => {
+      const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));
+      const blob = new Blob([raw], { type: mime });
+      const out = [];
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        const r = await window.ocrforge.readBlob(blob);
+        out.push({ wallMs: performance.now() - t0, ...r.timings, text: r.lines.map((l) => l.text).join("\n") });
+      }
+      return out;
+    },
+    { bytes, mime, runs: Number(opts.runs) },
+  );
+  const threads = await page.evaluate(() => ({ isolated: globalThis.crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+  const report = {
+    url,
+    chromium: context.browser()?.version() ?? null,
+    pageLoadMs: loadMs,
+    crossOriginIsolated: threads.isolated,
+    hardwareConcurrency: threads.cores,
+    lines: first.result.lines.map((l) => ({ text: l.text, confidence: l.confidence, polygon: l.polygon })),
+    shown: first.shown,
+    firstRead: first.result.timings,
+    warmReads: warm.map(({ text, ...t }) => t),
+    stableText: warm.every((w) => w.text === first.result.lines.map((l) => l.text).join("\n")),
+    consoleErrors,
+  };
+  process.stdout.write(JSON.stringify(report) + "\n");
+} catch (err) {
+  console.error(`e2e: ${err.message}`);
+  if (consoleErrors.length) console.error(`e2e: page errors: ${consoleErrors.join(" | ")}`);
+  process.exitCode = 1;
+} finally {
+  await context?.close();
+  server.close();
+  rmSync(profile, { recursive: true, force: true });
+}
