@@ -12,7 +12,8 @@ from typing import IO, Optional
 LOGGER_NAME = "ocrforge.serving"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is a field.
-_STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName"}
+# color_message: uvicorn's ANSI-coloured copy of msg, noise in a JSON log.
+_STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
