@@ -64,6 +64,12 @@ def close_ocr(ocr: Any) -> None:
         close()
 
 
+def ocr_metadata(ocr: Any) -> dict:
+    """``ocr.metadata()`` when the OCR object has it (the pipeline does; fakes may not)."""
+    meta = getattr(ocr, "metadata", None)
+    return dict(meta()) if callable(meta) else {}
+
+
 def load_factory(spec: str) -> OcrFactory:
     """``"package.module:function"`` -> the function (imported, not evaluated)."""
     module_name, sep, attr = spec.partition(":")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, InputError, OcrforgeError
+from ..runtime.ocr import ocr_metadata
 
 
 class LimitExceeded(InputError):
@@ -289,8 +290,7 @@ class OcrService:
         return len(parse_page_spec(pages, pdf_page_count(data, "upload"), "upload"))
 
     def _metadata(self) -> dict:
-        meta = getattr(self.ocr, "_metadata", None)
-        return dict(meta()) if callable(meta) else {}
+        return ocr_metadata(self.ocr)
 
     @property
     def ready(self) -> bool:
