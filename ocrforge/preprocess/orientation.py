@@ -10,12 +10,14 @@ The classical estimate works in two stages on a small copy:
    (line gaps are larger), so the joined blobs are long in the direction of the text. The median
    log aspect ratio of those blobs says horizontal or vertical; it works for CJK too, whose
    square glyphs on a grid defeat profile-only tests.
-2. Up or down (0 versus 180), once the lines are horizontal and deskewed, by three votes:
+2. Up or down (0 versus 180), once the lines are horizontal and deskewed, by four votes:
    - Latin ascenders outnumber descenders, so in a line's vertical ink profile there is more ink
      above the dense x-height band than below it;
    - paragraphs are left aligned with ragged right ends (short last lines), so line starts
      cluster and line ends do not;
-   - CJK punctuation (，。、) sits in the bottom of the character cell.
+   - punctuation (，。、 . , :) sits at the bottom of a line of full-height glyphs (CJK or
+     capitals and digits, as on receipts);
+   - on lines with an x-height band, periods and commas outnumber i/j dots and quotes a little.
 
 It does not know vertical CJK writing (read top to bottom); such a page looks like a page on its
 side. A trained model can replace all of this: pass any callable
@@ -45,6 +47,8 @@ class OrientationEstimate:
     confidence: float  # in [0, 1]; 0 when the page has too little text to tell
     skew: float = 0.0  # residual skew of the lines after the quarter turn, degrees
     skew_confidence: float = 0.0  # best / median profile score of that skew search
+    direction_confidence: float = 0.0  # lines horizontal vs vertical (reliable: 100% on SROIE)
+    up_down_confidence: float = 0.0  # which way up (the weak part on capital-letter receipts)
     cues: Dict[str, float] = field(default_factory=dict)
 
 
@@ -84,11 +88,19 @@ def line_direction(ink: InkAnalysis) -> Tuple[float, float]:
     k = max(2, int(round(0.3 * glyph)))
     closed = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     blobs = _components(closed)
-    blobs = blobs[blobs[:, cv2.CC_STAT_AREA] >= 4]
+    # Speckle (paper texture, noise) makes many tiny square blobs; weighting by ink area lets the
+    # text lines, which hold most of the ink, decide.
+    blobs = blobs[blobs[:, cv2.CC_STAT_AREA] >= max(4.0, 0.25 * glyph * glyph)]
     if len(blobs) < 3:
         return 0.0, glyph
     aspect = np.log(blobs[:, cv2.CC_STAT_WIDTH] / blobs[:, cv2.CC_STAT_HEIGHT].astype(np.float64))
-    return float(np.median(aspect)), glyph
+    return _weighted_median(aspect, blobs[:, cv2.CC_STAT_AREA].astype(np.float64)), glyph
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
 
 
 def _text_lines(mask: np.ndarray) -> List[Tuple[int, int]]:
@@ -105,15 +117,37 @@ def _text_lines(mask: np.ndarray) -> List[Tuple[int, int]]:
     return [(a, b) for a, b in lines if typical and 0.4 * typical <= b - a <= 2.5 * typical]
 
 
+def _small_marks(mask: np.ndarray, lines: List[Tuple[int, int]]) -> Tuple[int, int]:
+    """Count marks much smaller than the line that sit in its bottom (periods, commas, CJK
+    punctuation) versus its top (i/j dots, apostrophes, quotes)."""
+    if not lines:
+        return 0, 0
+    stats = _components(mask)
+    tops = np.array([t for t, _ in lines])
+    bottoms = np.array([b for _, b in lines])
+    cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2.0
+    idx = np.clip(np.searchsorted(tops, cy, side="right") - 1, 0, len(tops) - 1)
+    line_h = (bottoms - tops)[idx].astype(np.float64)
+    small = (
+        (cy >= tops[idx])
+        & (cy < bottoms[idx])
+        & (stats[:, cv2.CC_STAT_WIDTH] < 0.4 * line_h)
+        & (stats[:, cv2.CC_STAT_HEIGHT] < 0.4 * line_h)
+        & (stats[:, cv2.CC_STAT_AREA] >= 2)
+    )
+    centre = (cy - tops[idx]) / np.maximum(line_h, 1.0)
+    return int(np.sum(small & (centre > 0.6))), int(np.sum(small & (centre < 0.4)))
+
+
 def up_down_cues(mask: np.ndarray) -> Dict[str, float]:
     """Votes for 'upright' (> 0) versus 'upside down' (< 0) on a deskewed mask with horizontal lines."""
     lines = _text_lines(mask)
     asym: List[float] = []
-    punct_votes: List[float] = []
     lefts: List[int] = []
     rights: List[int] = []
     heights: List[int] = []
     cjk_lines: List[Tuple[int, int]] = []
+    latin_lines: List[Tuple[int, int]] = []
     for top, bottom in lines:
         band = mask[top:bottom]
         p = band.sum(1).astype(np.float64)
@@ -127,30 +161,17 @@ def up_down_cues(mask: np.ndarray) -> Dict[str, float]:
         if (core_bottom - core_top) < 0.8 * height:
             # Latin-like line with an x-height band: compare ink above and below it.
             asym.append(float((p[:core_top].sum() - p[core_bottom:].sum()) / p.sum()))
+            latin_lines.append((top, bottom))
         else:
             cjk_lines.append((top, bottom))
-    if cjk_lines:
-        # CJK-like lines (glyphs fill the line): small marks low in the line are punctuation.
-        stats = _components(mask)
-        tops = np.array([t for t, _ in cjk_lines])
-        bottoms = np.array([b for _, b in cjk_lines])
-        cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2.0
-        idx = np.clip(np.searchsorted(tops, cy, side="right") - 1, 0, len(tops) - 1)
-        inside = (cy >= tops[idx]) & (cy < bottoms[idx])
-        line_h = (bottoms - tops)[idx].astype(np.float64)
-        small = (
-            inside
-            & (stats[:, cv2.CC_STAT_WIDTH] < 0.4 * line_h)
-            & (stats[:, cv2.CC_STAT_HEIGHT] < 0.4 * line_h)
-            & (stats[:, cv2.CC_STAT_AREA] >= 2)
-        )
-        centre = (cy - tops[idx]) / np.maximum(line_h, 1.0)
-        punct_votes = [1.0] * int(np.sum(small & (centre > 0.6))) + [-1.0] * int(np.sum(small & (centre < 0.4)))
-    cues: Dict[str, float] = {"lines": float(len(lines))}
+    cues: Dict[str, float] = {}
+    for key, group in (("punctuation", cjk_lines), ("marks_latin", latin_lines)):
+        up, down = _small_marks(mask, group)
+        cues[key] = (up - down) / float(up + down) if up + down else 0.0
+        cues[key + "_count"] = float(up + down)
+    cues["lines"] = float(len(lines))
     cues["ascender"] = float(np.mean(asym)) if asym else 0.0
     cues["ascender_lines"] = float(len(asym))
-    cues["punctuation"] = float(np.mean(punct_votes)) if punct_votes else 0.0
-    cues["punctuation_marks"] = float(len(punct_votes))
     if len(heights) >= 3:
         tol = 0.5 * float(np.median(heights))
         left = np.array(lefts, np.float64)
@@ -166,13 +187,19 @@ def up_down_cues(mask: np.ndarray) -> Dict[str, float]:
 
 
 def _up_down_score(cues: Dict[str, float]) -> float:
-    # Scales bring each cue to ~1 at a typical clear page; weights favour the cues that held up
-    # best on generated pages (alignment, then ascenders), punctuation is a weak tie-breaker.
+    """Weighted vote, > 0 for upright.
+
+    Each cue is scaled to about +-1 on a clear page and discounted when it rests on few lines or
+    marks. The weights are a logistic fit on cues from 120 SROIE receipts and 45 generated pages
+    in all four turns (held-out halves of the receipts scored 0.80 and 0.88); capital-letter
+    receipts are where the cues disagree, which is why orientation has a model hook.
+    """
     lines = max(cues["lines"], 1.0)
     asc = np.clip(cues["ascender"] / 0.03, -2, 2) * min(1.0, cues["ascender_lines"] / 3.0)
-    punct = np.clip(cues["punctuation"] / 0.5, -1, 1) * min(1.0, cues["punctuation_marks"] / 5.0)
     align = np.clip(cues["alignment"] / 0.3, -2, 2) * min(1.0, lines / 4.0)
-    return float(1.0 * asc + 1.2 * align + 0.5 * punct)
+    punct = cues["punctuation"] * min(1.0, cues["punctuation_count"] / 5.0)
+    marks = cues["marks_latin"] * min(1.0, cues["marks_latin_count"] / 5.0)
+    return float(0.72 * asc + 0.68 * align + 0.54 * punct + 0.24 * marks)
 
 
 def estimate_orientation(image: np.ndarray, ink: Optional[InkAnalysis] = None) -> OrientationEstimate:
@@ -200,9 +227,13 @@ def estimate_orientation(image: np.ndarray, ink: Optional[InkAnalysis] = None) -
     cues.update(aspect=aspect, up_down=score)
     angle = base if score >= 0 else (base + 180) % 360
     # Both decisions must be clear: aspect ~0.8+ and |score| ~1.5+ are typical of a clean page.
-    confidence = float(np.tanh(abs(aspect) / 0.3) * np.tanh(abs(score) / 1.0))
+    direction_confidence = float(np.tanh(abs(aspect) / 0.3))
+    up_down_confidence = float(np.tanh(abs(score) / 1.0))
     skew_confidence = best / median if median > 0 else 0.0
-    return OrientationEstimate(angle, confidence, skew, skew_confidence, cues)
+    return OrientationEstimate(
+        angle, direction_confidence * up_down_confidence, skew, skew_confidence,
+        direction_confidence, up_down_confidence, cues,
+    )
 
 
 def classical_estimator(image: np.ndarray) -> Tuple[int, float]:

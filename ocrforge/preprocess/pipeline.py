@@ -8,7 +8,11 @@ What auto mode does, in order, and why:
 2. **perspective** when a page outline stands out from a background (a photographed page);
    the rest is then measured on the rectified page, not on the desk around it.
 3. **orientation** (quarter turns) when the estimate is confident; a wrong turn ruins a page,
-   so an unsure estimate leaves it as it is.
+   so an unsure estimate leaves it as it is. With the classical estimate the two halves of the
+   decision are gated separately: a page whose lines run vertically is turned to horizontal
+   when the line direction is clear (that cue was right on every SROIE receipt), but a
+   horizontal page is only flipped by 180 degrees on a very confident up/down vote, since that
+   vote is the weak part on receipts printed in capitals.
 4. **deskew** when the text lines are tilted by more than ``min_skew`` degrees.
 5. **contrast** (flatten lighting + stretch) for faint or unevenly lit pages.
 6. **binarize** (Sauvola) only when text contrast is very poor (``binarize_below``). Not by
@@ -58,7 +62,8 @@ class AutoConfig:
     denoise: bool = True
     perspective: bool = True
     orientation: bool = True
-    min_orientation_confidence: float = 0.5
+    min_orientation_confidence: float = 0.85  # for a quarter turn (and any hook estimator's answer)
+    min_flip_confidence: float = 0.97  # classical up/down confidence needed to turn an upright-looking page by 180
     deskew: bool = True
     min_skew: float = 0.3  # degrees; below this rotating costs more sharpness than it gains
     max_skew: float = 15.0
@@ -191,13 +196,18 @@ def _auto(
     if config.orientation:
         if orientation_estimator is not None:
             angle, confidence = orientation_estimator(run.image)
+            apply = int(angle) % 360 != 0 and confidence >= config.min_orientation_confidence
         else:
             est = estimate_orientation(run.image, ink)
             angle, confidence = est.angle, est.confidence
             # The classical estimate already searched the skew along its line direction.
             cached_skew = (est.angle in (90, 270), est.skew, est.skew_confidence)
+            if est.angle in (90, 270):
+                apply = est.direction_confidence >= config.min_orientation_confidence
+            else:
+                apply = est.angle == 180 and est.confidence >= config.min_flip_confidence
         m.update(orientation=int(angle) % 360, orientation_confidence=round(float(confidence), 3))
-        if angle % 360 != 0 and confidence >= config.min_orientation_confidence:
+        if apply:
             turn = int(angle) % 360
             run.apply("orientation", **{"angle": turn, "min_confidence": 0.0, **overrides.get("orientation", {})})
 
