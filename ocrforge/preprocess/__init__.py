@@ -13,7 +13,15 @@ from .denoise import DENOISERS, NoiseEstimate, denoise, estimate_noise
 from .deskew import SkewEstimate, deskew, estimate_skew
 from .orientation import OrientationEstimate, OrientationEstimator, classical_estimator, estimate_orientation, orient
 from .perspective import PageQuad, correct_perspective, find_page_quad
-from .pipeline import STEPS, AutoConfig, PreprocessResult, apply_homography, config_from_dict, parse_mode, preprocess_page
+from .pipeline import (
+    STEPS,
+    AutoConfig,
+    PreprocessResult,
+    apply_homography,
+    config_from_dict,
+    parse_mode,
+    preprocess_page,
+)
 
 __all__ = [
     "AutoConfig",

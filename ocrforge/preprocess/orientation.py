@@ -117,12 +117,11 @@ def _text_lines(mask: np.ndarray) -> List[Tuple[int, int]]:
     return [(a, b) for a, b in lines if typical and 0.4 * typical <= b - a <= 2.5 * typical]
 
 
-def _small_marks(mask: np.ndarray, lines: List[Tuple[int, int]]) -> Tuple[int, int]:
+def _small_marks(stats: np.ndarray, lines: List[Tuple[int, int]]) -> Tuple[int, int]:
     """Count marks much smaller than the line that sit in its bottom (periods, commas, CJK
-    punctuation) versus its top (i/j dots, apostrophes, quotes)."""
+    punctuation) versus its top (i/j dots, apostrophes, quotes); ``stats`` are the mask's components."""
     if not lines:
         return 0, 0
-    stats = _components(mask)
     tops = np.array([t for t, _ in lines])
     bottoms = np.array([b for _, b in lines])
     cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2.0
@@ -165,8 +164,9 @@ def up_down_cues(mask: np.ndarray) -> Dict[str, float]:
         else:
             cjk_lines.append((top, bottom))
     cues: Dict[str, float] = {}
+    stats = _components(mask) if lines else np.zeros((0, 5), np.int32)
     for key, group in (("punctuation", cjk_lines), ("marks_latin", latin_lines)):
-        up, down = _small_marks(mask, group)
+        up, down = _small_marks(stats, group)
         cues[key] = (up - down) / float(up + down) if up + down else 0.0
         cues[key + "_count"] = float(up + down)
     cues["lines"] = float(len(lines))
