@@ -1,131 +1,162 @@
 // DB-style detection post-processing (Liao et al., "Real-time Scene Text Detection with
-// Differentiable Binarization"), the same steps as the Python detector: binarize the probability
-// map, take each connected region's contour, fit a minimum-area rectangle, drop weak or tiny ones,
-// and grow the rectangle back by the unclip distance (the model predicts shrunk text kernels).
-// Contours and rectangles come from OpenCV.js and the offset from Clipper (clipper-lib is the JS
-// port of the Clipper library that pyclipper wraps), so the geometry matches cv2 + pyclipper.
+// Differentiable Binarization"), step for step as ocrforge/detection/postprocess.py does it:
+// threshold -> contours -> score = mean probability inside the contour -> unclip the contour's
+// minimum-area box by D = A * ratio / L -> minimum-area box again -> image coordinates.
+// Contours, rectangles, areas and the masked mean come from OpenCV.js (the same OpenCV major
+// version as the Python wheel) and the offset from clipper-lib (the JS port of the Clipper library
+// that pyclipper wraps), so the boxes equal the Python ones.
 import ClipperLib from "clipper-lib";
 
-export const DET_DEFAULTS = Object.freeze({ maxCandidates: 1000, minSize: 3 });
+/** ocrforge.detection.postprocess.PostprocessConfig defaults (the model's metadata overrides three). */
+export const DET_DEFAULTS = Object.freeze({
+  thresh: 0.3,
+  boxThresh: 0.5,
+  unclipRatio: 1.6,
+  minSize: 3,
+  maxCandidates: 1000,
+});
+
+const f32 = Math.fround;
 
 /**
  * @param {object} cv OpenCV.js
- * @param {Float32Array} prob probability map, row-major (h, w)
- * @returns {number[][][]} boxes, each 4 [x, y] points in map pixels, clockwise from top-left
+ * @param {Float32Array} prob probability map, row-major (h, w), of the resized input
+ * @param {{sx: number, sy: number, imageWidth: number, imageHeight: number}} geometry map px -> image px
+ * @returns {Array<{polygon: number[][], score: number}>} 4 points (TL, TR, BR, BL) in image px,
+ *   sorted top to bottom, then left to right
  */
-export function detectionBoxes(cv, prob, w, h, params) {
-  const { thresh, boxThresh, unclipRatio, maxCandidates, minSize } = { ...DET_DEFAULTS, ...params };
-  const mask = new cv.Mat(h, w, cv.CV_8UC1);
-  const m = mask.data;
-  for (let i = 0; i < w * h; i++) m[i] = prob[i] > thresh ? 255 : 0;
+export function detectionBoxes(cv, prob, w, h, params, geometry) {
+  const cfg = { ...DET_DEFAULTS, ...params };
+  const { sx, sy, imageWidth, imageHeight } = geometry;
+  const bitmap = new cv.Mat(h, w, cv.CV_8UC1);
+  const bits = bitmap.data;
+  // Compare in float32, as numpy compares a float32 map with a Python float.
+  const thresh = f32(cfg.thresh);
+  for (let i = 0; i < w * h; i++) bits[i] = prob[i] > thresh ? 1 : 0;
   const contours = new cv.MatVector();
   const hierarchy = new cv.Mat();
-  cv.findContours(mask, contours, hierarchy, cv.RETR_LIST, cv.CHAIN_APPROX_SIMPLE);
-  mask.delete();
+  cv.findContours(bitmap, contours, hierarchy, cv.RETR_LIST, cv.CHAIN_APPROX_SIMPLE);
+  bitmap.delete();
   hierarchy.delete();
-  const boxes = [];
-  const n = Math.min(contours.size(), maxCandidates);
-  for (let i = 0; i < n; i++) {
-    const contour = contours.get(i);
-    const rect = cv.minAreaRect(contour);
-    contour.delete();
-    if (Math.min(rect.size.width, rect.size.height) < minSize) continue;
-    const box = orderBox(rectPoints(cv, rect));
-    if (boxScore(prob, w, h, box) < boxThresh) continue;
-    const grown = unclip(box, unclipRatio);
-    if (grown.length < 3) continue;
-    const pts = cv.matFromArray(grown.length, 1, cv.CV_32SC2, grown.flat());
-    const rect2 = cv.minAreaRect(pts);
-    pts.delete();
-    if (Math.min(rect2.size.width, rect2.size.height) < minSize + 2) continue;
-    boxes.push(orderBox(rectPoints(cv, rect2)));
-  }
-  contours.delete();
-  return boxes;
-}
-
-function rectPoints(cv, rect) {
-  return cv.RotatedRect.points(rect).map((p) => [p.x, p.y]);
-}
-
-/** TL, TR, BR, BL: clockwise on screen, starting at the corner with the smallest x + y. */
-export function orderBox(pts) {
-  const cx = pts.reduce((s, p) => s + p[0], 0) / pts.length;
-  const cy = pts.reduce((s, p) => s + p[1], 0) / pts.length;
-  const sorted = pts.slice().sort((a, b) => Math.atan2(a[1] - cy, a[0] - cx) - Math.atan2(b[1] - cy, b[0] - cx));
-  let start = 0;
-  for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i][0] + sorted[i][1] < sorted[start][0] + sorted[start][1]) start = i;
-  }
-  return sorted.slice(start).concat(sorted.slice(0, start));
-}
-
-/** Mean probability inside the box (the "fast" score: polygon mask over its bounding rectangle). */
-export function boxScore(prob, w, h, box) {
-  const xs = box.map((p) => p[0]);
-  const ys = box.map((p) => p[1]);
-  const x0 = clampInt(Math.floor(Math.min(...xs)), 0, w - 1);
-  const x1 = clampInt(Math.ceil(Math.max(...xs)), 0, w - 1);
-  const y0 = clampInt(Math.floor(Math.min(...ys)), 0, h - 1);
-  const y1 = clampInt(Math.ceil(Math.max(...ys)), 0, h - 1);
-  // Integer vertices, truncated like numpy's astype(int32), relative to the rectangle.
-  const poly = box.map(([x, y]) => [Math.trunc(x - x0), Math.trunc(y - y0)]);
-  let sum = 0;
-  let count = 0;
-  for (let y = y0; y <= y1; y++) {
-    for (let x = x0; x <= x1; x++) {
-      if (insideOrOn(poly, x - x0, y - y0)) {
-        sum += prob[y * w + x];
-        count++;
-      }
+  const probMat = cv.matFromArray(h, w, cv.CV_32FC1, prob);
+  const scale = [f32(sx), f32(sy)];
+  const out = [];
+  try {
+    const n = Math.min(contours.size(), cfg.maxCandidates);
+    for (let i = 0; i < n; i++) {
+      const contour = contours.get(i);
+      const points = Array.from(contour.data32S);
+      contour.delete();
+      if (points.length / 2 < 3) continue;
+      const rect = minAreaRect(cv, points);
+      if (Math.min(rect.size.width, rect.size.height) < cfg.minSize) continue;
+      const score = meanScore(cv, probMat, points);
+      if (score < cfg.boxThresh) continue;
+      const grown = unclip(cv, boxPoints(cv, rect), cfg.unclipRatio);
+      if (!grown) continue;
+      const rect2 = minAreaRect(cv, grown.flat());
+      if (Math.min(rect2.size.width, rect2.size.height) < cfg.minSize + 2) continue;
+      const polygon = orderClockwise(boxPoints(cv, rect2)).map(([x, y]) => [
+        clip(f32(x * scale[0]), 0, imageWidth - 1),
+        clip(f32(y * scale[1]), 0, imageHeight - 1),
+      ]);
+      out.push({ polygon, score });
     }
+  } finally {
+    probMat.delete();
+    contours.delete();
   }
-  return count ? sum / count : 0;
+  const key = (d) => [Math.min(...d.polygon.map((p) => p[1])), Math.min(...d.polygon.map((p) => p[0]))];
+  out.sort((a, b) => {
+    const [ay, ax] = key(a);
+    const [by, bx] = key(b);
+    return ay - by || ax - bx;
+  });
+  return out;
 }
 
-/** Point in polygon, boundary included (fillPoly paints the outline too). */
-function insideOrOn(poly, x, y) {
-  let inside = false;
-  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
-    const [xi, yi] = poly[i];
-    const [xj, yj] = poly[j];
-    // On the segment?
-    const cross = (xj - xi) * (y - yi) - (yj - yi) * (x - xi);
-    if (cross === 0 && Math.min(xi, xj) <= x && x <= Math.max(xi, xj) && Math.min(yi, yj) <= y && y <= Math.max(yi, yj)) return true;
-    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+/** cv2.minAreaRect on float32 points (flat [x0, y0, x1, y1, ...]). */
+export function minAreaRect(cv, flat) {
+  const mat = cv.matFromArray(flat.length / 2, 1, cv.CV_32FC2, flat);
+  try {
+    return cv.minAreaRect(mat);
+  } finally {
+    mat.delete();
   }
-  return inside;
 }
 
-/** Grows a box by area * ratio / perimeter with round joins (Clipper offset, integer coordinates). */
-export function unclip(box, ratio) {
-  const area = Math.abs(polygonArea(box));
-  const perimeter = box.reduce((s, p, i) => {
-    const q = box[(i + 1) % box.length];
-    return s + Math.hypot(q[0] - p[0], q[1] - p[1]);
-  }, 0);
-  if (perimeter === 0) return [];
-  const distance = (area * ratio) / perimeter;
-  // Clipper works on integers; pyclipper truncates floats toward zero, so do the same.
-  const path = box.map(([x, y]) => ({ X: Math.trunc(x), Y: Math.trunc(y) }));
+/** cv2.boxPoints: the rectangle's 4 corners (float32, OpenCV's own order). */
+export function boxPoints(cv, rect) {
+  return cv.RotatedRect.points(rect).map((p) => [f32(p.x), f32(p.y)]);
+}
+
+/** 4 points -> TL, TR, BR, BL: the two left-most (stable by x) split by y, likewise the right two. */
+export function orderClockwise(pts) {
+  const byX = pts.slice().sort((a, b) => a[0] - b[0]);
+  const [tl, bl] = byX.slice(0, 2).sort((a, b) => a[1] - b[1]);
+  const [tr, br] = byX.slice(2).sort((a, b) => a[1] - b[1]);
+  return [tl, tr, br, bl];
+}
+
+/** Mean probability inside the contour (polygon mask over its bounding rectangle). */
+function meanScore(cv, probMat, flat) {
+  const h = probMat.rows;
+  const w = probMat.cols;
+  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  for (let i = 0; i < flat.length; i += 2) {
+    minX = Math.min(minX, flat[i]);
+    maxX = Math.max(maxX, flat[i]);
+    minY = Math.min(minY, flat[i + 1]);
+    maxY = Math.max(maxY, flat[i + 1]);
+  }
+  const x0 = clip(Math.floor(minX), 0, w - 1);
+  const y0 = clip(Math.floor(minY), 0, h - 1);
+  const x1 = clip(Math.ceil(maxX), 0, w - 1);
+  const y1 = clip(Math.ceil(maxY), 0, h - 1);
+  const mask = cv.Mat.zeros(y1 - y0 + 1, x1 - x0 + 1, cv.CV_8UC1);
+  const shifted = flat.map((v, i) => (i % 2 === 0 ? v - x0 : v - y0));
+  const poly = cv.matFromArray(shifted.length / 2, 1, cv.CV_32SC2, shifted);
+  const polys = new cv.MatVector();
+  polys.push_back(poly);
+  cv.fillPoly(mask, polys, new cv.Scalar(1));
+  const roi = probMat.roi(new cv.Rect(x0, y0, x1 - x0 + 1, y1 - y0 + 1));
+  const mean = cv.mean(roi, mask)[0];
+  roi.delete();
+  polys.delete();
+  poly.delete();
+  mask.delete();
+  return mean;
+}
+
+/**
+ * Grows a polygon by area * ratio / perimeter with round joins; null when nothing is left.
+ * pyclipper gets the polygon rounded half-to-even to integers (numpy's round), and of several
+ * result paths the largest is kept.
+ */
+export function unclip(cv, poly, ratio) {
+  const mat = cv.matFromArray(poly.length, 1, cv.CV_32FC2, poly.flat());
+  const area = cv.contourArea(mat, false);
+  const length = cv.arcLength(mat, true);
+  mat.delete();
+  if (length <= 0) return null;
+  const d = (area * ratio) / length;
+  const path = poly.map(([x, y]) => ({ X: roundHalfEven(x), Y: roundHalfEven(y) }));
   const offset = new ClipperLib.ClipperOffset(2.0, 0.25);
   offset.AddPath(path, ClipperLib.JoinType.jtRound, ClipperLib.EndType.etClosedPolygon);
   const solution = new ClipperLib.Paths();
-  offset.Execute(solution, distance);
-  if (solution.length !== 1) return [];
-  return solution[0].map((p) => [p.X, p.Y]);
+  offset.Execute(solution, d);
+  if (solution.length === 0) return null;
+  let best = solution[0];
+  for (const p of solution.slice(1)) if (Math.abs(ClipperLib.Clipper.Area(p)) > Math.abs(ClipperLib.Clipper.Area(best))) best = p;
+  return best.map((p) => [p.X, p.Y]);
 }
 
-function polygonArea(pts) {
-  let s = 0;
-  for (let i = 0; i < pts.length; i++) {
-    const [x0, y0] = pts[i];
-    const [x1, y1] = pts[(i + 1) % pts.length];
-    s += x0 * y1 - x1 * y0;
-  }
-  return s / 2;
+/** numpy's / Python's round: halves go to the even neighbour (Math.round sends them up). */
+export function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-function clampInt(v, lo, hi) {
+function clip(v, lo, hi) {
   return Math.min(Math.max(v, lo), hi);
 }

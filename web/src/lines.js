@@ -1,45 +1,74 @@
-// Line crops for the recognizer, as ocrforge/recognition/preprocess.py prepares them: a rectified
-// crop of each detected quadrilateral, gray, height 32 with the aspect kept, right-padded by
-// replicating the last column to a multiple of 4, scaled to [-1, 1].
+// Line crops for the recognizer, as the Python pipeline makes them (ocrforge/pipeline.py
+// order_quad/crop_quad/_crops and ocrforge/recognition/preprocess.py): the detector's quad is
+// refitted to its minimum-area rectangle, perspective-warped upright (bilinear, edge replicated),
+// turned if it is a vertical Chinese line, then gray at height 32 with the aspect kept, and
+// batched right-padded by replicating the last column, scaled to [-1, 1].
+import { boxPoints, minAreaRect, roundHalfEven } from "./detpost.js";
 
 export const MIN_WIDTH = 16;
 export const MAX_WIDTH = 2048;
-export const WIDTH_MULTIPLE = 4;
+export const WIDTH_MULTIPLE = 8; // preprocess.WIDTH_MULTIPLE: the largest width stride a model uses
+export const VERTICAL_RATIO = 1.5; // PipelineConfig.vertical_ratio
+export const VERTICAL_MIN_HEIGHT = 2.0; // PipelineConfig.vertical_min_height
 
-/** Python's round(): halves go to the even neighbour (JS Math.round sends them up). */
-export function roundHalfEven(x) {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+const f32 = Math.fround;
+
+/** pipeline.order_quad: minimum-area rectangle of the polygon as TL, TR, BR, BL. */
+export function orderQuad(cv, polygon) {
+  const box = boxPoints(cv, minAreaRect(cv, polygon.flat()));
+  const byX = box.slice().sort((a, b) => a[0] - b[0]);
+  const [tl, bl] = byX.slice(0, 2).sort((a, b) => a[1] - b[1]);
+  const [tr, br] = byX.slice(2).sort((a, b) => a[1] - b[1]);
+  return [tl, tr, br, bl];
 }
 
-/** Perspective-warps the quadrilateral (TL, TR, BR, BL) to an upright rectangle; a tall crop is turned. */
-export function cropLine(cv, bgr, quad) {
-  const dist = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]);
-  const w = Math.max(1, Math.trunc(Math.max(dist(quad[0], quad[1]), dist(quad[2], quad[3]))));
-  const h = Math.max(1, Math.trunc(Math.max(dist(quad[0], quad[3]), dist(quad[1], quad[2]))));
+/** np.linalg.norm of a float32 2-vector difference (float32 throughout). */
+function norm32(a, b) {
+  const dx = f32(a[0] - b[0]);
+  const dy = f32(a[1] - b[1]);
+  return f32(Math.sqrt(f32(f32(dx * dx) + f32(dy * dy))));
+}
+
+/** Crops of all quads on the page; tall crops that are several line heights long are turned. */
+export function cropLines(cv, bgr, quads) {
+  if (quads.length === 0) return [];
+  const sizes = quads.map((q) => [norm32(q[1], q[0]), norm32(q[3], q[0])]);
+  const shorts = sizes.map(([w, h]) => Math.min(w, h)).sort((a, b) => a - b);
+  const mid = shorts.length >> 1;
+  const typical = shorts.length % 2 ? shorts[mid] : f32((shorts[mid - 1] + shorts[mid]) / 2); // np.median, float32
+  return quads.map((quad, i) => {
+    const [w, h] = sizes[i];
+    const crop = cropQuad(cv, bgr, quad);
+    const vertical = h >= f32(VERTICAL_RATIO * w) && h >= f32(VERTICAL_MIN_HEIGHT * typical);
+    if (!vertical) return { crop, vertical };
+    const turned = new cv.Mat();
+    cv.rotate(crop, turned, cv.ROTATE_90_COUNTERCLOCKWISE); // np.rot90: the column's top becomes the left end
+    crop.delete();
+    return { crop: turned, vertical };
+  });
+}
+
+/** pipeline.crop_quad (no padding): corners map to pixel edges of a w x h rectangle. */
+export function cropQuad(cv, bgr, quad) {
+  const [tl, tr, br, bl] = quad;
+  const w = Math.max(roundHalfEven(Math.max(norm32(tr, tl), norm32(br, bl))), 1);
+  const h = Math.max(roundHalfEven(Math.max(norm32(bl, tl), norm32(br, tr))), 1);
   const src = cv.matFromArray(4, 1, cv.CV_32FC2, quad.flat());
   const dst = cv.matFromArray(4, 1, cv.CV_32FC2, [0, 0, w, 0, w, h, 0, h]);
   const M = cv.getPerspectiveTransform(src, dst);
   const out = new cv.Mat();
-  cv.warpPerspective(bgr, out, M, new cv.Size(w, h), cv.INTER_CUBIC, cv.BORDER_REPLICATE, new cv.Scalar());
+  cv.warpPerspective(bgr, out, M, new cv.Size(w, h), cv.INTER_LINEAR, cv.BORDER_REPLICATE, new cv.Scalar());
   src.delete();
   dst.delete();
   M.delete();
-  if (h / w >= 1.5) {
-    // A vertical line of text: read it top to bottom.
-    const turned = new cv.Mat();
-    cv.rotate(out, turned, cv.ROTATE_90_COUNTERCLOCKWISE);
-    out.delete();
-    return turned;
-  }
   return out;
 }
 
-/** Gray line at `height` px, width by aspect ratio clamped to [MIN_WIDTH, MAX_WIDTH]. */
-export function resizeLine(cv, bgr, height = 32) {
+/** preprocess.resize_line: gray at `height` px, width by aspect ratio clamped to [MIN_WIDTH, MAX_WIDTH]. */
+export function resizeLine(cv, image, height = 32) {
   const gray = new cv.Mat();
-  if (bgr.channels() === 1) bgr.copyTo(gray);
-  else cv.cvtColor(bgr, gray, cv.COLOR_BGR2GRAY);
+  if (image.channels() === 1) image.copyTo(gray);
+  else cv.cvtColor(image, gray, cv.COLOR_BGR2GRAY);
   const h = gray.rows;
   const w = gray.cols;
   const newW = Math.min(Math.max(roundHalfEven((w * height) / h), MIN_WIDTH), MAX_WIDTH);
@@ -49,12 +78,12 @@ export function resizeLine(cv, bgr, height = 32) {
   return out;
 }
 
-const SCALE = Math.fround(2 / 255);
+const SCALE = f32(2 / 255);
 
-/** Stacks gray lines (cv.Mat CV_8UC1, same height) into float32 (N, 1, H, Wmax) in [-1, 1]. */
-export function prepareLineBatch(lines, height = 32) {
+/** preprocess.pad_batch: gray lines (CV_8UC1, same height) -> float32 (N, 1, H, Wmax) in [-1, 1]. */
+export function padBatch(lines, height = 32, multiple = WIDTH_MULTIPLE) {
   const widest = Math.max(...lines.map((m) => m.cols));
-  const width = Math.ceil(widest / WIDTH_MULTIPLE) * WIDTH_MULTIPLE;
+  const width = Math.ceil(widest / multiple) * multiple;
   const data = new Float32Array(lines.length * height * width);
   lines.forEach((m, n) => {
     const src = m.data;
@@ -63,8 +92,8 @@ export function prepareLineBatch(lines, height = 32) {
       const row = (n * height + y) * width;
       for (let x = 0; x < width; x++) {
         const v = src[y * w + Math.min(x, w - 1)];
-        // Float32 steps in the order numpy takes them (x * (2/255), then - 1) for bit-equal inputs.
-        data[row + x] = Math.fround(Math.fround(v * SCALE) - 1);
+        // numpy's steps in float32 (x * (2/255), then - 1), so the model sees bit-equal inputs.
+        data[row + x] = f32(f32(v * SCALE) - 1);
       }
     }
   });

@@ -94,7 +94,7 @@ async function main() {
 
   $("file").addEventListener("change", (e) => {
     const file = e.target.files[0];
-    if (file) readBlob(file).catch(console.error);
+    if (file) readBlob(file).catch((err) => console.warn(err));
   });
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => {
@@ -106,7 +106,7 @@ async function main() {
     e.preventDefault();
     drop.classList.remove("over");
     const file = [...e.dataTransfer.files].find((f) => f.type.startsWith("image/"));
-    if (file) readBlob(file).catch(console.error);
+    if (file) readBlob(file).catch((err) => console.warn(err));
     else setState("error", "Drop an image file (PNG, JPEG, WebP…).");
   });
   wireCamera(readImageData);
@@ -130,7 +130,7 @@ function wireCamera(readImageData) {
   });
   $("camera-shot").addEventListener("click", () => {
     if (!stream) return;
-    readImageData(bitmapToImageData(video, video.videoWidth, video.videoHeight)).catch(console.error);
+    readImageData(bitmapToImageData(video, video.videoWidth, video.videoHeight)).catch((err) => console.warn(err));
   });
   $("camera-stop").addEventListener("click", () => {
     stream?.getTracks().forEach((t) => t.stop());

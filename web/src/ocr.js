@@ -1,27 +1,30 @@
-// The reading pipeline in the browser: detector -> line boxes -> rectified crops -> recognizer ->
-// greedy CTC. Every step mirrors the Python pipeline (ocrforge.detection / ocrforge.recognition)
-// and uses the same OpenCV routines (via OpenCV.js) so the two give the same text on the same
-// image; the I/O contracts of the ONNX models are in docs (COMMON contracts) and the model files'
-// metadata_props, which scripts/copy-assets.mjs puts in models/manifest.json.
+// The reading path in the browser: detector -> line quads -> rectified crops -> recognizer ->
+// greedy CTC, step for step as the Python pipeline runs it with preprocess="none"
+// (ocrforge/detection/predictor.py, ocrforge/pipeline.py, ocrforge/recognition/predictor.py), so
+// both read the same text from the same pixels. Page preprocessing (deskew, perspective,
+// denoise...) and layout analysis stay on the Python side; lines come out top to bottom.
+// Model I/O follows the ONNX contracts; thresholds, charset version, input height and width
+// stride come from each model's metadata_props via models/manifest.json.
 import * as ort from "onnxruntime-web/wasm";
-import { detectionBoxes } from "./detpost.js";
-import { cropLine, prepareLineBatch, resizeLine } from "./lines.js";
+import { DET_DEFAULTS, detectionBoxes, roundHalfEven } from "./detpost.js";
+import { cropLines, orderQuad, padBatch, resizeLine } from "./lines.js";
 import { greedyDecode, parseCharset } from "./ctc.js";
 
-/** Settings of the reading path; defaults match the Python TextDetector/TextRecognizer. */
+/** Settings of the reading path; defaults match ocrforge.pipeline.PipelineConfig and the predictors. */
 export const DEFAULTS = Object.freeze({
-  maxSide: 1600, // the detector sees the page at most this large (longest side, pixels)
-  minSide: 32,
-  recBatch: 8, // lines per recognizer run, sorted by width so padding stays small
+  maxSide: 1600, // det_max_side: the detector sees the page at most this large
+  batchSize: 32, // lines per recognizer call (PipelineConfig.batch_size)
+  maxBatchPixels: 32 * 800 * 16, // TextRecognizer.max_batch_pixels
+  dropEmpty: true,
   threads: 0, // 0: as many as the page may use (1 unless cross-origin isolated)
 });
 
 /**
  * Waits for OpenCV.js (a classic script on the page) to be ready; resolves to `{ cv }`.
  *
- * The result is wrapped on purpose: OpenCV.js's Emscripten module is a thenable whose `then`
- * calls back with the module itself, so resolving a promise with it directly never settles and
- * spins the main thread.
+ * The result is wrapped on purpose: depending on the build, the Emscripten module is a promise
+ * or a thenable whose `then` calls back with the module itself, and resolving a promise with such
+ * a thenable never settles.
  */
 export async function loadOpenCv(win = globalThis) {
   for (let i = 0; i < 1200 && !win.cv; i++) await new Promise((r) => setTimeout(r, 50));
@@ -47,11 +50,15 @@ function wasmThreads(requested) {
   return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
 }
 
+function metaNumber(meta, key, fallback) {
+  if (meta[key] === undefined) return fallback;
+  const v = Number(meta[key]);
+  if (!Number.isFinite(v)) throw new Error(`model metadata ${key}=${JSON.stringify(meta[key])} is not a number`);
+  return v;
+}
+
 export class BrowserOCR {
-  /**
-   * @param {object} cv OpenCV.js module (ready)
-   * @param {object} parts {det, rec: ort.InferenceSession, charset: string[], manifest, settings}
-   */
+  /** Use BrowserOCR.create(). */
   constructor(cv, { det, rec, charset, manifest, settings }) {
     this.cv = cv;
     this.det = det;
@@ -59,16 +66,22 @@ export class BrowserOCR {
     this.charset = charset;
     this.manifest = manifest;
     this.settings = settings;
-    const meta = manifest.det.metadata || {};
+    const detMeta = manifest.det.metadata || {};
     this.detParams = {
-      thresh: parseFloat(meta.thresh ?? "0.3"),
-      boxThresh: parseFloat(meta.box_thresh ?? "0.6"),
-      unclipRatio: parseFloat(meta.unclip_ratio ?? "1.5"),
+      thresh: metaNumber(detMeta, "thresh", DET_DEFAULTS.thresh),
+      boxThresh: metaNumber(detMeta, "box_thresh", DET_DEFAULTS.boxThresh),
+      unclipRatio: metaNumber(detMeta, "unclip_ratio", DET_DEFAULTS.unclipRatio),
     };
-    this.recHeight = parseInt((manifest.rec.metadata || {}).input_height ?? "32", 10);
+    const recMeta = manifest.rec.metadata || {};
+    this.recHeight = metaNumber(recMeta, "input_height", 32);
+    this.widthStride = metaNumber(recMeta, "width_stride", 4);
+    const classes = rec.outputMetadata?.[0]?.shape?.at?.(-1);
+    if (typeof classes === "number" && classes !== charset.length + 1) {
+      throw new Error(`recognizer has ${classes} classes but the charset has ${charset.length + 1}`);
+    }
   }
 
-  /** Fetches the manifest, both models and the charset from `baseUrl` (the built site's models/). */
+  /** Fetches the manifest, both models and the charset from `baseUrl`/models/. */
   static async create(cv, baseUrl, options = {}) {
     const settings = { ...DEFAULTS, ...options };
     ort.env.wasm.numThreads = wasmThreads(settings.threads);
@@ -87,70 +100,88 @@ export class BrowserOCR {
 
   /**
    * Reads one image.
-   * @param {ImageData} imageData RGBA pixels (as decoded by the browser, no colour management)
-   * @returns {Promise<{lines: Array<{text: string, confidence: number, polygon: number[][]}>, timings: object}>}
+   * @param {ImageData} imageData RGBA pixels as decoded by the browser (no colour management)
+   * @returns {Promise<{lines: Array<{text: string, confidence: number, polygon: number[][], vertical: boolean}>, timings: object}>}
    */
   async read(imageData) {
     const cv = this.cv;
     const t0 = performance.now();
-    const rgba = cv.matFromImageData(imageData);
-    const bgr = new cv.Mat();
-    cv.cvtColor(rgba, bgr, cv.COLOR_RGBA2BGR);
-    rgba.delete();
+    const bgr = imageToBgr(cv, imageData);
     try {
-      const polygons = await this.detect(bgr);
+      const detections = await this.detect(bgr);
       const t1 = performance.now();
-      const results = await this.recognize(bgr, polygons);
+      const quads = detections.map((d) => orderQuad(cv, d.polygon));
+      const crops = cropLines(cv, bgr, quads);
+      let results;
+      try {
+        results = await this.recognize(crops.map((c) => c.crop));
+      } finally {
+        crops.forEach((c) => c.crop.delete());
+      }
       const t2 = performance.now();
-      const lines = polygons.map((polygon, i) => ({ ...results[i], polygon }));
+      const lines = [];
+      quads.forEach((quad, i) => {
+        const r = results[i];
+        if (this.settings.dropEmpty && r.text.trim() === "") return;
+        lines.push({ text: r.text, confidence: r.confidence, polygon: quad, vertical: crops[i].vertical });
+      });
       return { lines, timings: { detectMs: t1 - t0, recognizeMs: t2 - t1, totalMs: t2 - t0 } };
     } finally {
       bgr.delete();
     }
   }
 
-  /** Text polygons (4 points, clockwise from top-left, image pixels), in reading order. */
+  /** TextDetector.detect: polygons in image pixels, top to bottom. */
   async detect(bgr) {
-    const cv = this.cv;
-    const { tensor, width, height, scaleX, scaleY } = detectionInput(cv, bgr, this.settings);
+    const { tensor, sx, sy } = detectionInput(this.cv, bgr, this.settings.maxSide);
     const out = await this.det.run({ [this.det.inputNames[0]]: tensor });
     const prob = out[this.det.outputNames[0]];
     const [, , ph, pw] = prob.dims;
-    const boxes = detectionBoxes(cv, prob.data, pw, ph, this.detParams);
-    prob.dispose?.();
-    tensor.dispose?.();
-    return boxes.map((box) =>
-      box.map(([x, y]) => [clamp(x * scaleX, 0, bgr.cols), clamp(y * scaleY, 0, bgr.rows)]),
-    ).sort(readingOrder);
+    try {
+      return detectionBoxes(this.cv, prob.data, pw, ph, this.detParams, {
+        sx, sy, imageWidth: bgr.cols, imageHeight: bgr.rows,
+      });
+    } finally {
+      prob.dispose?.();
+      tensor.dispose?.();
+    }
   }
 
-  /** Greedy text of each polygon's rectified crop. */
-  async recognize(bgr, polygons) {
-    const cv = this.cv;
-    const lines = polygons.map((poly) => {
-      const crop = cropLine(cv, bgr, poly);
-      const gray = resizeLine(cv, crop, this.recHeight);
-      crop.delete();
-      return gray;
-    });
+  /** Greedy text of each crop (BGR cv.Mat), batched as OCR._recognize + TextRecognizer.predict_probs do. */
+  async recognize(crops) {
+    const results = [];
+    for (let s = 0; s < crops.length; s += this.settings.batchSize) {
+      results.push(...(await this.recognizeChunk(crops.slice(s, s + this.settings.batchSize))));
+    }
+    return results;
+  }
+
+  async recognizeChunk(crops) {
+    const height = this.recHeight;
+    const lines = crops.map((c) => resizeLine(this.cv, c, height));
     const results = new Array(lines.length);
     try {
-      // Widest first: batches of similar widths waste little on padding.
-      const order = lines.map((_, i) => i).sort((a, b) => lines[b].cols - lines[a].cols);
-      for (let s = 0; s < order.length; s += this.settings.recBatch) {
-        const idx = order.slice(s, s + this.settings.recBatch);
-        const batch = prepareLineBatch(idx.map((i) => lines[i]), this.recHeight);
-        const tensor = new ort.Tensor("float32", batch.data, [idx.length, 1, this.recHeight, batch.width]);
+      // Narrowest first; a batch grows while (lines x widest) stays within the pixel budget.
+      const order = lines.map((_, i) => i).sort((a, b) => lines[a].cols - lines[b].cols);
+      let start = 0;
+      while (start < order.length) {
+        let end = start + 1;
+        while (end < order.length && (end + 1 - start) * lines[order[end]].cols * height <= this.settings.maxBatchPixels) end++;
+        const idx = order.slice(start, end);
+        const batch = padBatch(idx.map((i) => lines[i]), height);
+        const tensor = new ort.Tensor("float32", batch.data, [idx.length, 1, height, batch.width]);
         const out = await this.rec.run({ [this.rec.inputNames[0]]: tensor });
         const probs = out[this.rec.outputNames[0]];
         const [, frames, classes] = probs.dims;
         idx.forEach((lineIndex, b) => {
           // Frames past the line's own width only saw padding.
-          const own = Math.min(frames, Math.ceil(lines[lineIndex].cols / 4));
+          const own = Math.min(frames, Math.ceil(lines[lineIndex].cols / this.widthStride));
           const view = probs.data.subarray(b * frames * classes, (b * frames + own) * classes);
           results[lineIndex] = greedyDecode(view, own, classes, this.charset);
         });
         probs.dispose?.();
+        tensor.dispose?.();
+        start = end;
       }
     } finally {
       lines.forEach((m) => m.delete());
@@ -159,36 +190,53 @@ export class BrowserOCR {
   }
 }
 
-/** Resizes so the longest side is at most maxSide, both sides multiples of 32; BGR NCHW in [-1, 1]. */
-export function detectionInput(cv, bgr, { maxSide, minSide }) {
+/**
+ * RGBA pixels -> BGR cv.Mat; transparent pixels are laid on white in float32 and rounded half to
+ * even, as ocrforge.io does (`_composite_on_white`), so a transparent PNG reads the same.
+ */
+export function imageToBgr(cv, imageData) {
+  const { width, height, data } = imageData;
+  const bgr = new cv.Mat(height, width, cv.CV_8UC3);
+  const out = bgr.data;
+  const f32 = Math.fround;
+  for (let p = 0, i = 0, o = 0; p < width * height; p++, i += 4, o += 3) {
+    const alpha = data[i + 3];
+    if (alpha === 255) {
+      out[o] = data[i + 2];
+      out[o + 1] = data[i + 1];
+      out[o + 2] = data[i];
+      continue;
+    }
+    const a = f32(alpha / 255);
+    const back = f32(255 * f32(1 - a));
+    for (let c = 0; c < 3; c++) {
+      const v = f32(f32(data[i + 2 - c] * a) + back);
+      out[o + c] = Math.min(255, Math.max(0, roundHalfEven(v)));
+    }
+  }
+  return bgr;
+}
+
+/** detection.predictor.resize_for_model + normalisation: BGR NCHW float32 in [-1, 1]. */
+export function detectionInput(cv, bgr, maxSide, minSide = 32) {
   const h = bgr.rows;
   const w = bgr.cols;
-  const ratio = Math.min(1, maxSide / Math.max(h, w));
-  const rh = Math.max(minSide, Math.round((h * ratio) / 32) * 32);
-  const rw = Math.max(minSide, Math.round((w * ratio) / 32) * 32);
+  const s = Math.min(1, maxSide / Math.max(h, w));
+  const nh = Math.max(minSide, roundHalfEven((h * s) / 32) * 32);
+  const nw = Math.max(minSide, roundHalfEven((w * s) / 32) * 32);
   const resized = new cv.Mat();
-  cv.resize(bgr, resized, new cv.Size(rw, rh), 0, 0, cv.INTER_LINEAR);
+  cv.resize(bgr, resized, new cv.Size(nw, nh), 0, 0, s < 1 ? cv.INTER_AREA : cv.INTER_LINEAR);
   const src = resized.data;
-  const plane = rh * rw;
+  const plane = nh * nw;
   const data = new Float32Array(3 * plane);
   for (let i = 0, p = 0; p < plane; p++, i += 3) {
-    data[p] = src[i] / 127.5 - 1;
-    data[plane + p] = src[i + 1] / 127.5 - 1;
-    data[2 * plane + p] = src[i + 2] / 127.5 - 1;
+    // (x / 255 - 0.5) / 0.5 in float32, as numpy computes it.
+    data[p] = Math.fround(Math.fround(src[i] / 255) - 0.5) * 2;
+    data[plane + p] = Math.fround(Math.fround(src[i + 1] / 255) - 0.5) * 2;
+    data[2 * plane + p] = Math.fround(Math.fround(src[i + 2] / 255) - 0.5) * 2;
   }
   resized.delete();
-  return { tensor: new ort.Tensor("float32", data, [1, 3, rh, rw]), width: rw, height: rh, scaleX: w / rw, scaleY: h / rh };
-}
-
-function readingOrder(a, b) {
-  // Top-left corners; lines whose tops are within a few pixels count as one row, read left to right.
-  const dy = a[0][1] - b[0][1];
-  if (Math.abs(dy) > 5) return dy;
-  return a[0][0] - b[0][0];
-}
-
-function clamp(v, lo, hi) {
-  return Math.min(Math.max(v, lo), hi);
+  return { tensor: new ort.Tensor("float32", data, [1, 3, nh, nw]), sx: w / nw, sy: h / nh };
 }
 
 async function fetchOk(url) {

@@ -25,6 +25,8 @@ const { values: opts } = parseArgs({
     threads: { type: "string", default: "0" },
     isolated: { type: "boolean", default: false },
     timeout: { type: "string", default: "120" },
+    // A file that is not an image: the page must say so instead of failing silently.
+    "bad-file": { type: "string" },
   },
 });
 
@@ -148,6 +150,12 @@ try {
     },
     { bytes, mime, runs: Number(opts.runs) },
   );
+  let badFile = null;
+  if (opts["bad-file"]) {
+    await page.setInputFiles("#file", resolve(opts["bad-file"]));
+    await page.waitForFunction(() => document.body.dataset.state === "error");
+    badFile = await page.evaluate(() => document.getElementById("status").textContent);
+  }
   const threads = await page.evaluate(() => ({ isolated: globalThis.crossOriginIsolated, cores: navigator.hardwareConcurrency }));
   const report = {
     url,
@@ -160,6 +168,7 @@ try {
     firstRead: first.result.timings,
     warmReads: warm.map(({ text, ...t }) => t),
     stableText: warm.every((w) => w.text === first.result.lines.map((l) => l.text).join("\n")),
+    badFileStatus: badFile,
     consoleErrors,
   };
   process.stdout.write(JSON.stringify(report) + "\n");

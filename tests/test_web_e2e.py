@@ -1,0 +1,164 @@
+"""The browser build reads an image in headless Chromium and gets the Python pipeline's text.
+
+Runs ``npm ci`` (when web/node_modules is missing or stale) and ``npm run build`` in ``web/``,
+then ``node web/tests/e2e.mjs``: the built page, served on 127.0.0.1, is handed the image through
+its file input as a user would, and the lines it shows are compared with
+``OCR(preprocess="none").read(image)`` (the page has no page-preprocessing stage; detection,
+cropping, batching and decoding are the same steps). The shipped models are used when
+``ocrforge/models`` has them, else tiny contract-conforming fixture models made here; the image is
+``examples/receipt_sample.png`` when present, else a rendered receipt-like page.
+
+Needs Node >= 20 with npm and a Chromium (Debian package ``chromium``; or $CHROMIUM); skipped,
+with the reason, when either is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WEB = ROOT / "web"
+MODELS = ROOT / "ocrforge" / "models"
+SAMPLE = ROOT / "examples" / "receipt_sample.png"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+pytestmark = pytest.mark.slow
+
+
+def _missing_tools() -> str | None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "node/npm not installed (Node >= 20 needed to build web/)"
+    major = subprocess.run(["node", "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True)
+    if major.returncode != 0 or int(major.stdout.strip() or 0) < 20:
+        return f"Node >= 20 needed to build web/, found {major.stdout.strip() or 'unknown'}"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set $CHROMIUM)"
+    return None
+
+
+def _shipped_models() -> tuple[Path, Path] | None:
+    det = sorted(p for p in MODELS.glob("det_*.onnx") if not p.name.endswith((".fp16.onnx", ".int8.onnx")))
+    rec = sorted(p for p in MODELS.glob("rec_*.onnx") if not p.name.endswith((".fp16.onnx", ".int8.onnx")))
+    return (det[0], rec[0]) if det and rec else None
+
+
+def _fixture_module():
+    spec = importlib.util.spec_from_file_location("web_fixture_models", WEB / "tests" / "fixture_models.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _render_page(path: Path) -> Path:
+    """A receipt-like page with Chinese, English and digits (used when no sample is committed)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from ocrforge.data.fonts import available_fonts
+
+    face = next(f for f in available_fonts() if f.covers("收据合计金额"))
+    font = ImageFont.truetype(face.path, 26, index=face.index)
+    img = Image.new("RGB", (560, 330), "white")
+    draw = ImageDraw.Draw(img)
+    rows = ["超市收据 No. 20240501", "牛奶 2 x 6.50   13.00", "面包 1 x 8.80    8.80", "合计 TOTAL      21.80",
+            "谢谢惠顾 Thank you!"]
+    for i, text in enumerate(rows):
+        draw.text((30, 24 + 60 * i), text, fill=(20, 20, 20), font=font)
+    img.save(path)
+    return path
+
+
+def _run(cmd, env=None, timeout=600):
+    proc = subprocess.run(cmd, cwd=WEB, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def _needs_npm_ci() -> bool:
+    # npm records what it installed in node_modules/.package-lock.json; reinstall when the
+    # committed lock differs from it (or nothing is installed).
+    installed = WEB / "node_modules" / ".package-lock.json"
+    if not installed.is_file():
+        return True
+    want = json.loads((WEB / "package-lock.json").read_text())["packages"]
+    have = json.loads(installed.read_text())["packages"]
+    # Optional packages for other platforms (esbuild's, rollup's binaries) are rightly absent.
+    return any(have.get(k, {}).get("version") != v.get("version")
+               for k, v in want.items() if k and not (v.get("optional") and k not in have))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    reason = _missing_tools()
+    if reason:
+        pytest.skip(reason)
+    env = dict(os.environ)
+    models = _shipped_models()
+    if models is None:
+        fixture = _fixture_module().make_fixture_models(tmp_path_factory.mktemp("web_models"))
+        models = (fixture["det"], fixture["rec"])
+    env["OCRFORGE_DET_MODEL"], env["OCRFORGE_REC_MODEL"] = str(models[0]), str(models[1])
+    if _needs_npm_ci():
+        _run(["npm", "ci", "--no-audit", "--no-fund"], env)
+    _run(["npm", "run", "build"], env)
+    return {"det": models[0], "rec": models[1]}
+
+
+def _browser_read(image: Path, bad_file: Path | None = None) -> dict:
+    cmd = ["node", "tests/e2e.mjs", "--image", str(image), "--runs", "1", "--chromium", CHROMIUM]
+    if bad_file is not None:
+        cmd += ["--bad-file", str(bad_file)]
+    proc = _run(cmd, timeout=300)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _centre(poly) -> np.ndarray:
+    return np.asarray(poly, np.float64).reshape(-1, 2).mean(0)
+
+
+def test_browser_reads_the_python_text(built, tmp_path):
+    from ocrforge import OCR
+
+    image = SAMPLE if SAMPLE.is_file() else _render_page(tmp_path / "page.png")
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image")
+    report = _browser_read(image, bad_file=bad)
+
+    doc = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1).read(image)
+    py_lines = [(ln.text, _centre(ln.polygon)) for ln in doc.lines()]
+    js_lines = [(ln["text"], _centre(ln["polygon"])) for ln in report["lines"]]
+
+    assert py_lines, "the Python pipeline found no text on the test image"
+    # Same lines (layout may order them differently): match each Python line to the nearest
+    # browser line by box centre; both the text and the position must agree.
+    assert len(js_lines) == len(py_lines), ([t for t, _ in js_lines], [t for t, _ in py_lines])
+    unmatched = list(range(len(js_lines)))
+    for text, centre in py_lines:
+        j = min(unmatched, key=lambda k: float(np.linalg.norm(js_lines[k][1] - centre)))
+        assert np.linalg.norm(js_lines[j][1] - centre) < 2.0, (text, js_lines[j])
+        assert js_lines[j][0] == text
+        unmatched.remove(j)
+
+    # The page shows what it read, re-reads give the same text, nothing logged an error.
+    assert report["shown"] == [ln["text"] for ln in report["lines"]]
+    assert report["stableText"]
+    assert report["consoleErrors"] == []
+    # A file that is not an image gets a message, not a silent failure.
+    assert report["badFileStatus"] and "not an image" in report["badFileStatus"]
+
+
+def test_e2e_runner_rejects_missing_image(built, tmp_path):
+    proc = subprocess.run(["node", "tests/e2e.mjs", "--image", str(tmp_path / "missing.png")], cwd=WEB,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "image not found" in proc.stderr
+    assert proc.stderr.count("\n") == 1  # one line, no stack trace
