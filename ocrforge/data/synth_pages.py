@@ -352,38 +352,58 @@ class PageSynthesizer:
 # ------------------------------------------------------------------------------------------
 
 
-def _job(args) -> List[Tuple[int, str, str]]:
+def _job(args) -> int:
+    """Render one chunk; its labels go to parts/CHUNK.txt so a long run is usable while it runs."""
     cfg, out_dir, indices = args
+    out_dir = Path(out_dir)
+    part = out_dir / "parts" / f"{indices[0]:06d}.txt"
+    if part.exists():  # finished by an earlier, interrupted run: same seed, same pages
+        return len(indices)
     synth = PageSynthesizer(cfg)
     rows = []
     for i in indices:
         p = synth.page(i)
         rel = f"img/{i:06d}.jpg"
-        cv2.imwrite(str(Path(out_dir) / rel), p.image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+        cv2.imwrite(str(out_dir / rel), p.image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
         meta = json.dumps({"image": rel, "kind": p.kind, "quarter": p.quarter, "lines": len(p.texts)}, ensure_ascii=False)
-        rows.append((i, paddle_label_line(rel, p.polygons, p.texts), meta))
-    return rows
+        rows.append(paddle_label_line(rel, p.polygons, p.texts) + "\t" + meta)
+    tmp = part.with_suffix(".tmp")
+    tmp.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(part)
+    return len(indices)
+
+
+def assemble(out_dir: Path) -> Path:
+    """Join the finished chunks into label.txt (PaddleOCR format) and meta.jsonl, in index order."""
+    out_dir = Path(out_dir)
+    labels, metas = [], []
+    for part in sorted((out_dir / "parts").glob("*.txt")):
+        for row in part.read_text(encoding="utf-8").splitlines():
+            label, meta = row.rsplit("\t", 1)
+            labels.append(label)
+            metas.append(meta)
+    (out_dir / "label.txt").write_text("".join(x + "\n" for x in labels), encoding="utf-8")
+    (out_dir / "meta.jsonl").write_text("".join(x + "\n" for x in metas), encoding="utf-8")
+    return out_dir / "label.txt"
 
 
 def synthesize(cfg: PageSynthConfig, count: int, out_dir: Path, workers: int = 1, start: int = 0, log=print) -> Path:
     out_dir = Path(out_dir)
     (out_dir / "img").mkdir(parents=True, exist_ok=True)
-    chunk = 25
+    (out_dir / "parts").mkdir(exist_ok=True)
+    chunk = 10
     jobs = [(cfg, str(out_dir), list(range(s, min(s + chunk, start + count)))) for s in range(start, start + count, chunk)]
     t0 = time.time()
-    rows = []
+    done = 0
     if workers > 1:
         with get_context("spawn").Pool(workers) as pool:
-            for r in pool.imap_unordered(_job, jobs):
-                rows.extend(r)
+            for n in pool.imap_unordered(_job, jobs):
+                done += n
     else:
         for j in jobs:
-            rows.extend(_job(j))
-    rows.sort()
-    label = out_dir / "label.txt"
-    label.write_text("".join(r[1] + "\n" for r in rows), encoding="utf-8")
-    (out_dir / "meta.jsonl").write_text("".join(r[2] + "\n" for r in rows), encoding="utf-8")
-    log(f"wrote {len(rows)} pages to {out_dir} in {time.time() - t0:.1f}s")
+            done += _job(j)
+    label = assemble(out_dir)
+    log(f"wrote {done} pages to {out_dir} in {time.time() - t0:.1f}s")
     return label
 
 

@@ -68,8 +68,8 @@ def unclip(poly: np.ndarray, ratio: float) -> Optional[np.ndarray]:
 def _clockwise_polygon(poly: np.ndarray) -> np.ndarray:
     """Contour points clockwise on screen, starting at the point nearest the top-left corner."""
     poly = np.asarray(poly, np.float32)
-    # cv2.contourArea(oriented=True) > 0 means counter-clockwise in image coordinates.
-    if cv2.contourArea(poly, oriented=True) > 0:
+    x, y = poly[:, 0], poly[:, 1]
+    if float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) < 0:  # shoelace, y down: < 0 is anticlockwise
         poly = poly[::-1]
     lo = poly.min(0)
     start = int(np.argmin(((poly - lo) ** 2).sum(1)))

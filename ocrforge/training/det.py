@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import cv2
 import numpy as np
@@ -130,15 +130,16 @@ def load_model_from_checkpoint(path: str | Path) -> DBNet:
 # ------------------------------------------------------------------------------------------
 
 
-def train(cfg: DetTrainConfig, resume: bool = False, log=print) -> Path:
+def train(cfg: DetTrainConfig, resume: bool = False, log=print, until_step: Optional[int] = None) -> Path:
+    """Train to cfg.max_steps (or stop early at until_step, keeping the full-length schedule)."""
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
+    torch.manual_seed(cfg.seed)  # before building: the initial weights are part of the run
     model = build_model(model_config(cfg.model, **cfg.model_overrides))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, elapsed_before = 0, 0.0
-    torch.manual_seed(cfg.seed)
     if resume and last.exists():
         state = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
@@ -169,7 +170,8 @@ def train(cfg: DetTrainConfig, resume: bool = False, log=print) -> Path:
                         train_config=cfg.to_dict(), elapsed=elapsed_before + time.time() - t_start)
 
     it = iter(loader)
-    while step < cfg.max_steps:
+    stop = min(cfg.max_steps, until_step if until_step is not None else cfg.max_steps)
+    while step < stop:
         if cfg.max_minutes and (elapsed_before + time.time() - t_start) / 60 > cfg.max_minutes:
             break
         for g in opt.param_groups:
@@ -214,6 +216,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--max-minutes", type=float)
+    p.add_argument("--until-step", type=int, help="stop at this step; the LR schedule still spans max_steps")
     p.set_defaults(func=_run)
 
 
@@ -222,7 +225,11 @@ def _run(args) -> int:
     over = {k: v for k, v in {"out": args.out, "threads": args.threads, "max_steps": args.max_steps,
                               "max_minutes": args.max_minutes}.items() if v is not None}
     cfg = replace(cfg, **over)
-    train(cfg, resume=args.resume, log=lambda m: print(m, flush=True))
+    try:
+        train(cfg, resume=args.resume, log=lambda m: print(m, flush=True), until_step=args.until_step)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"ocrforge train det: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
