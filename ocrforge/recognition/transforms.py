@@ -28,6 +28,9 @@ class TPS(nn.Module):
         with torch.no_grad():
             self.fc.bias.copy_(ctrl.reshape(-1))
         self.register_buffer("target_ctrl", ctrl, persistent=False)
+        # The TPS system matrix depends only on the fixed target points: invert it once, so the
+        # forward pass is matmuls only (ONNX has no linear solver).
+        self.register_buffer("inv_system", torch.linalg.inv(self._system(ctrl)), persistent=False)
 
     def _base_points(self) -> torch.Tensor:
         half = self.k // 2
@@ -41,20 +44,22 @@ class TPS(nn.Module):
         d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
         return d2 * torch.log(d2 + 1e-6) * 0.5
 
-    def forward(self, x):
-        n, _, h, w = x.shape
-        src = self.fc(self.loc(x).flatten(1)).view(n, self.k, 2)
-        tgt = self.target_ctrl
+    def _system(self, tgt: torch.Tensor) -> torch.Tensor:
         k = self.k
-        # Solve for the TPS mapping from target grid to source points.
-        L = torch.zeros(k + 3, k + 3, device=x.device, dtype=x.dtype)
+        L = torch.zeros(k + 3, k + 3)
         L[:k, :k] = self._kernel(tgt, tgt)
         L[:k, k] = 1
         L[:k, k + 1 :] = tgt
         L[k, :k] = 1
         L[k + 1 :, :k] = tgt.t()
+        return L
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        src = self.fc(self.loc(x).flatten(1)).view(n, self.k, 2)
+        tgt = self.target_ctrl
         Y = torch.cat([src, torch.zeros(n, 3, 2, device=x.device, dtype=x.dtype)], 1)
-        params = torch.linalg.solve(L.unsqueeze(0).expand(n, -1, -1), Y)
+        params = self.inv_system.to(x.dtype) @ Y
         gy, gx = torch.meshgrid(torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device), indexing="ij")
         grid = torch.stack([gx, gy], -1).view(-1, 2).to(x.dtype)
         P = torch.cat([self._kernel(grid, tgt), torch.ones(grid.shape[0], 1, device=x.device, dtype=x.dtype), grid], 1)

@@ -1,0 +1,320 @@
+"""Recognition: charset, model family (parametrized over the registry, ONNX round trip), losses,
+schedule, resume, synthetic lines, data loaders and the ONNX Runtime predictor."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ocrforge.recognition.charset import build_charset_v1, load_charset, charset_path, SPACE_TOKEN
+from ocrforge.recognition.model import REGISTRY, RecModelConfig, build_model
+from ocrforge.recognition.preprocess import pad_batch, resize_line
+
+CS = load_charset()
+
+
+# ------------------------------------------------------------------------------------ charset
+
+
+def test_charset_file_is_reproducible_and_complete():
+    on_disk = [" " if ln == SPACE_TOKEN else ln for ln in charset_path().read_text(encoding="utf-8").split("\n") if ln]
+    assert on_disk == build_charset_v1()
+    assert CS.num_classes == len(on_disk) + 1
+    hanzi = [c for c in on_disk if "\u4e00" <= c <= "\u9fff"]
+    assert len(hanzi) == 6763  # all of GB2312
+    for ch in "¥￥%℃№×·—…、。，：；！？（）《》【】「」 aZ09":
+        assert ch in CS, ch
+
+
+def test_charset_encode_decode_and_normalize():
+    text = "发票金额 ¥12.50 Total"
+    assert CS.decode(CS.encode(text)) == text
+    assert CS.encode("①")  # in the charset
+    assert CS.decode(CS.encode("\u2f00")) == "一"  # Kangxi radical normalizes to the hanzi
+    assert 0 not in CS.encode(text)
+
+
+# ------------------------------------------------------------------------------------ models
+
+
+def _save_untrained(tmp_path: Path, name: str) -> Path:
+    from ocrforge.training.rec import save_checkpoint
+
+    m = build_model(name)
+    path = tmp_path / f"{name}.pt"
+    save_checkpoint(path, model=m.state_dict(), model_config=m.cfg.__dict__, charset_version="v1", step=0,
+                    train_config={"model": name})
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_registered_model_forward_and_onnx_round_trip(name, tmp_path):
+    import onnxruntime as ort
+
+    from ocrforge.export.onnx_rec import export_recognizer
+    from ocrforge.recognition.model import SoftmaxExport
+
+    torch.manual_seed(0)
+    ckpt = _save_untrained(tmp_path, name)
+    from ocrforge.training.rec import load_model_from_checkpoint
+
+    model = load_model_from_checkpoint(ckpt)
+    cfg = model.cfg
+    x = torch.randn(2, 1, cfg.input_height, 96)
+    with torch.no_grad():
+        ref = SoftmaxExport(model)(x).numpy()
+    assert ref.shape == (2, 96 // cfg.width_stride, CS.num_classes)
+    onnx_path = export_recognizer(ckpt, tmp_path / f"{name}.onnx")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert meta["ocrforge_task"] == "recognition" and meta["width_stride"] == str(cfg.width_stride)
+    got = sess.run(None, {"images": x.numpy()})[0]
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    # dynamic width and batch
+    x2 = np.random.default_rng(0).standard_normal((3, 1, cfg.input_height, 160)).astype(np.float32)
+    assert sess.run(None, {"images": x2})[0].shape == (3, 160 // cfg.width_stride, CS.num_classes)
+
+
+def test_config_rejects_unknown_options_and_bad_backbone():
+    with pytest.raises(ValueError):
+        RecModelConfig.from_dict({"backbone": "mobilenetv3_small", "nope": 1})
+    with pytest.raises(ValueError):
+        build_model("crnn_mobilenetv3_small", backbone="vgg")
+    with pytest.raises(ValueError):
+        build_model("no_such_model")
+
+
+def test_tps_starts_as_identity_warp():
+    from ocrforge.recognition.transforms import TPS
+
+    tps = TPS(1, height=32).eval()
+    x = torch.rand(1, 1, 32, 100)
+    with torch.no_grad():
+        y = tps(x)
+    assert y.shape == x.shape
+    assert float((y - x).abs().mean()) < 0.02
+
+
+def test_cbam_option_adds_attention_and_keeps_shapes():
+    from ocrforge.backbones import CBAM
+
+    plain = build_model("crnn_mobilenetv3_small")
+    att = build_model("crnn_mobilenetv3_small", cbam=True)
+    assert isinstance(att.attention, CBAM) and not isinstance(plain.attention, CBAM)
+    x = torch.randn(2, 1, 32, 64)
+    assert att(x).shape == plain(x).shape
+
+
+def test_center_loss_pulls_features_to_centers():
+    from ocrforge.training.rec import CenterLoss
+
+    torch.manual_seed(0)
+    cl = CenterLoss(5, 4)
+    feats = torch.randn(2, 6, 4, requires_grad=True)
+    logits = torch.zeros(2, 6, 5)
+    logits[..., 3] = 5.0  # every frame predicts class 3 (non-blank)
+    opt = torch.optim.SGD([feats], lr=6.0)  # the loss averages over 12 frames
+    first = cl(feats, logits).item()
+    for _ in range(20):
+        opt.zero_grad()
+        cl(feats, logits).backward()
+        opt.step()
+    assert float(cl(feats, logits)) < first * 0.1
+    logits_blank = torch.zeros(2, 6, 5)
+    logits_blank[..., 0] = 5.0
+    assert float(cl(feats, logits_blank)) == 0.0  # blank frames take no part
+
+
+def test_case_folded_ctc_accepts_lower_case_print_for_capital_labels():
+    from ocrforge.training.rec import case_fold_index, ctc_loss
+
+    fold = case_fold_index(CS)
+    T = 8
+    logits = torch.full((1, T, CS.num_classes), -10.0)
+    # the model reads "ab" (lower case) with blanks around: b, a, b, b, blank...
+    for t, ch in enumerate(["", "a", "a", "", "b", "", "", ""]):
+        logits[0, t, CS.index[ch] if ch else 0] = 10.0
+    label = [CS.encode("AB")]
+    plain = ctc_loss(logits, [T * 4], label, torch.tensor([False]), fold)
+    folded = ctc_loss(logits, [T * 4], label, torch.tensor([True]), fold)
+    assert float(folded) < 0.1 < float(plain)
+
+
+def test_lr_schedule_warmup_then_cosine_with_restarts():
+    from ocrforge.training.rec import lr_at
+    from ocrforge.training.rec_config import RecTrainConfig
+
+    cfg = RecTrainConfig(lr=1e-3, warmup_steps=10, restart_steps=100, restart_mult=2, min_lr=0.0)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(10, cfg) == pytest.approx(1e-3)
+    assert lr_at(60, cfg) == pytest.approx(5e-4)
+    assert lr_at(109, cfg) < 1e-5
+    assert lr_at(110, cfg) == pytest.approx(1e-3)  # restart; the next cycle is 200 steps
+    assert lr_at(210, cfg) == pytest.approx(5e-4)
+
+
+def test_train_config_yaml(tmp_path):
+    from ocrforge.training.rec_config import RecTrainConfig
+
+    p = tmp_path / "c.yaml"
+    p.write_text("model: crnn_resnet18\nlr: 0.002\nreal_ratio: 0.5\n")
+    cfg = RecTrainConfig.from_yaml(p)
+    assert (cfg.model, cfg.lr, cfg.real_ratio) == ("crnn_resnet18", 0.002, 0.5)
+    p.write_text("lr: 0.1\nbogus: 1\n")
+    with pytest.raises(ValueError):
+        RecTrainConfig.from_yaml(p)
+
+
+# ------------------------------------------------------------------------------------ synthetic data
+
+
+@pytest.fixture(scope="module")
+def synth():
+    from ocrforge.data.synth_lines import LineSynthConfig, LineSynthesizer
+
+    return LineSynthesizer(LineSynthConfig(seed=7, hard_ratio=0.3))
+
+
+def test_synthetic_lines_are_deterministic_and_labelled(synth):
+    a, b = synth.sample(3), synth.sample(3)
+    assert a.text == b.text and np.array_equal(a.image, b.image)
+    samples = [synth.sample(i) for i in range(40)]
+    assert all(s.image.shape[0] == 32 and s.image.dtype == np.uint8 for s in samples)
+    assert all(s.text and CS.covers(s.text) for s in samples)
+    assert any(s.hard for s in samples) and not all(s.hard for s in samples)
+    assert any(any("\u4e00" <= c <= "\u9fff" for c in s.text) for s in samples)
+    assert any(any(c.isascii() and c.isalpha() for c in s.text) for s in samples)
+
+
+def test_held_out_fonts_are_disjoint_from_training_fonts():
+    from ocrforge.data.fonts import available_fonts
+
+    train = {f.name for f in available_fonts(False)}
+    held = {f.name for f in available_fonts(True)}
+    assert train and held and not (train & held)
+    assert {f.style for f in available_fonts(False) if f.script == "zh"} >= {"song", "hei", "kai", "hand"}
+
+
+def _tiny_lmdb(path: Path, synth, n: int = 24) -> Path:
+    from ocrforge.data.synth_lines import write_lmdb
+
+    write_lmdb(path, (synth.sample(i) for i in range(n)))
+    (path / "done.json").write_text("{}")
+    return path
+
+
+# ------------------------------------------------------------------------------------ loaders
+
+
+def test_sroie_paddle_and_lmdb_loaders(tmp_path, synth):
+    from ocrforge.data.rec_datasets import LmdbLines, iter_paddle_labels, iter_sroie_lines, prepare_line_lmdb
+
+    root = tmp_path / "sroie"
+    (root / "img").mkdir(parents=True)
+    (root / "box").mkdir()
+    img = np.full((100, 300, 3), 255, np.uint8)
+    cv2.putText(img, "TOTAL 1,20", (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 1, (0, 0, 0), 2)
+    cv2.imwrite(str(root / "img" / "001.jpg"), img)
+    (root / "box" / "001.csv").write_text("8,10,200,10,200,50,8,50,TOTAL 1,20\n1,1,1,1,1,1,1,1,\n")
+    lines = list(iter_sroie_lines(root))
+    assert len(lines) == 1 and lines[0][1] == "TOTAL 1,20" and lines[0][2]["casefold"]
+    assert lines[0][0].shape[:2] == (45, 197)  # box + 2 px each side, clipped
+
+    (tmp_path / "p").mkdir()
+    cv2.imwrite(str(tmp_path / "p" / "a.png"), img[:60])
+    (tmp_path / "p" / "labels.txt").write_text("a.png\t发票 12\nmissing.png\tx\nno tab line\n", encoding="utf-8")
+    pl = list(iter_paddle_labels(tmp_path / "p" / "labels.txt"))
+    assert [t for _, t, _ in pl] == ["发票 12"]
+
+    n = prepare_line_lmdb("sroie", str(root), str(tmp_path / "lmdb"))
+    src = LmdbLines(tmp_path / "lmdb")
+    (key, width, text, meta), = src.index()
+    assert n == 1 and text == "TOTAL 1,20" and meta["casefold"]
+    assert src.image(key).shape == (32, width)
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def test_resume_continues_from_checkpoint_with_same_schedule(tmp_path, synth):
+    from ocrforge.training.rec import lr_at, train
+    from ocrforge.training.rec_config import RecTrainConfig
+
+    data = _tiny_lmdb(tmp_path / "synth" / "shard_00000", synth)
+    (tmp_path / "synth" / "config.json").write_text("{}")
+    cfg = RecTrainConfig(model="crnn_mobilenetv3_small", synth=[str(tmp_path / "synth")], real=[], val_synth=None,
+                         tokens_per_batch=400, max_batch=8, max_steps=3, warmup_steps=2, restart_steps=4,
+                         val_every=1000, log_every=1, threads=1, out=str(tmp_path / "run"), checkpoint_minutes=100)
+    logs = []
+    last = train(cfg, log=logs.append)
+    s1 = torch.load(last, weights_only=False)
+    assert s1["step"] == 3
+    cfg.max_steps = 5
+    logs.clear()
+    last = train(cfg, resume=True, log=logs.append)
+    assert any("resumed" in m and "step 3" in m for m in logs)
+    s2 = torch.load(last, weights_only=False)
+    assert s2["step"] == 5
+    rows = [r.split(",") for r in (tmp_path / "run" / "log.csv").read_text().splitlines()]
+    steps = [int(r[0]) for r in rows]
+    assert steps == [1, 2, 3, 4, 5]  # one continuous log, no restart from 0
+    assert [float(r[3]) for r in rows] == pytest.approx([lr_at(s, cfg) for s in steps], rel=1e-2)
+    # the optimizer state came back: Adam moments exist for the resumed parameters
+    assert s2["optimizer"]["state"]
+
+
+# ------------------------------------------------------------------------------------ predictor
+
+
+@pytest.fixture(scope="module")
+def rec_onnx(tmp_path_factory):
+    from ocrforge.export.onnx_rec import export_recognizer
+
+    d = tmp_path_factory.mktemp("rec")
+    torch.manual_seed(0)
+    return export_recognizer(_save_untrained(d, "crnn_mobilenetv3_small"), d / "rec.onnx")
+
+
+def test_predictor_shapes_order_and_errors(rec_onnx, synth):
+    from ocrforge.errors import InputError
+    from ocrforge.recognition.predictor import TextRecognizer
+
+    r = TextRecognizer(rec_onnx, threads=1, max_batch_pixels=32 * 300 * 2)  # forces several batches
+    crops = [cv2.cvtColor(synth.sample(i).image, cv2.COLOR_GRAY2BGR) for i in range(7)]
+    crops.append(np.full((20, 5), 255, np.uint8))  # gray, tiny
+    probs = r.predict_probs(crops)
+    for c, p in zip(crops, probs):
+        w = resize_line(c).shape[1]
+        assert p.shape == (math.ceil(w / 8), CS.num_classes)
+        np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-4)
+    # batching does not change results: each crop alone gives the same probabilities
+    alone = r.predict_probs([crops[2]])[0]
+    np.testing.assert_allclose(alone, probs[2], atol=1e-4)
+    res = r.recognize(crops)
+    assert len(res) == len(crops) and all(0.0 <= x.confidence <= 1.0 for x in res)
+    text, conf = res[0]  # unpacks like a tuple
+    assert r.recognize([]) == []
+    with pytest.raises(InputError):
+        r.predict_probs([np.zeros((0, 10), np.uint8)])
+
+
+def test_dynamic_int8_quantization_keeps_interface(rec_onnx, tmp_path, synth):
+    import os
+
+    from ocrforge.export.onnx_rec import quantize_recognizer
+    from ocrforge.recognition.predictor import TextRecognizer
+
+    q = quantize_recognizer(rec_onnx, tmp_path / "rec.int8.onnx", "dynamic")
+    assert os.path.getsize(q) < 0.6 * os.path.getsize(rec_onnx)
+    r = TextRecognizer(q, threads=1)
+    crop = synth.sample(1).image
+    assert r.predict_probs([crop])[0].shape[1] == CS.num_classes
