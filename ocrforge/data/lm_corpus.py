@@ -20,6 +20,7 @@ is spent on characters it can never output.
 from __future__ import annotations
 
 import argparse
+import datetime
 import random
 import sys
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ ZH_RECEIPT_WORDS = (
     "欢迎再次光临 门店 超市 餐厅 便利店 有限公司 股份有限公司 增值税 普通发票 专用发票 电子发票 "
     "人民币 元 角 分 大写 小写 支付宝 微信 银行卡 刷卡 找零 数量合计 件 个 盒 瓶 袋 份 斤 公斤"
 ).split()
+_FIRST_DAY, _LAST_DAY = datetime.date(1990, 1, 1), datetime.date(2030, 12, 31)
 MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
 
 
@@ -169,7 +171,9 @@ def _faker_lines(locale: str, n: int, rng: random.Random) -> Iterator[str]:
     makers: List[Callable[[], str]] = [
         fake.name, fake.company, fake.phone_number, fake.job,
         lambda: fake.address().replace("\n", " " if not zh else ""),
-        lambda: fake.date(pattern=rng.choice(["%Y-%m-%d", "%d/%m/%Y", "%Y年%m月%d日" if zh else "%d %b %Y", "%m/%d/%Y"])),
+        # fixed bounds: Faker's default range ends "today", which would make the corpus change daily
+        lambda: fake.date_between(_FIRST_DAY, _LAST_DAY).strftime(
+            rng.choice(["%Y-%m-%d", "%d/%m/%Y", "%Y年%m月%d日" if zh else "%d %b %Y", "%m/%d/%Y"])),
         lambda: fake.street_address(), lambda: fake.city(),
     ]
     if zh:

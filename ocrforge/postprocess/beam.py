@@ -38,8 +38,8 @@ LanguageModel = Union[CharNgramLM, InterpolatedLM]
 @dataclass
 class BeamConfig:
     beam_width: int = 8
-    alpha: float = 0.5  # LM weight (natural-log units, like the CTC score)
-    beta: float = 1.0  # bonus per emitted character; balances the LM's cost of each character
+    alpha: float = 0.3  # LM weight (natural-log units, like the CTC score); tuned on synthetic confusions of SROIE mod:5:1
+    beta: float = 2.0  # bonus per emitted character; balances the LM's cost of each character
     top_k: int = 6  # candidate classes per frame
     min_prob: float = 1e-3  # candidates below this probability are never considered
     blank_skip: float = 0.999  # frames with a blank this sure only merge into the blank
