@@ -1,0 +1,597 @@
+"""Export ocrforge's ONNX models to phone runtimes (NCNN, MNN) and check them against ONNX Runtime.
+
+    ocrforge export mobile --model ocrforge/models/rec_x.onnx --to ncnn --out mobile/
+    ocrforge export mobile --model rec_x.onnx --to mnn --out mobile/ --sroie ../shared/data/sroie
+
+Converters are the runtimes' own PyPI tools: PNNX (``pnnx``, Tencent's successor of onnx2ncnn,
+which reads ONNX directly) writes NCNN's ``.param``/``.bin``; MNN's converter (``_tools`` of the
+``MNN`` wheel) writes ``.mnn``. Each export also writes a JSON manifest that a phone app reads to
+feed the model (input/output blob names, normalisation, line height, width stride, detector
+thresholds) and, for a recognizer, the charset file.
+
+The parity check runs the converted model with each runtime's Python package (``ncnn``, ``MNN``)
+on the host, next to ONNX Runtime on the same input, and reports the share of lines whose greedy
+CTC text is identical (the issue asks for >= 99 %), the largest probability difference, and the
+lines that differ. Lines come from synthetic Chinese/English renders and, when given, SROIE dev
+receipts (ids with ``int(id) % 5 == 4``).
+
+Nothing here is on the reading path: the converters pull PyTorch (``pnnx`` depends on it), so
+this module imports them only inside functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError, InputError, ModelError
+
+# PNNX traces the graph at two input shapes to find which dimensions are dynamic (the line width;
+# the page height and width). Any two distinct shapes do; these are typical sizes.
+REC_TRACE_WIDTHS = (320, 160)
+DET_TRACE_SHAPES = ((640, 640), (480, 320))
+CONVERTER_TIMEOUT_S = 900
+
+
+# ------------------------------------------------------------------------------------ model info
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the exported files need to say about an ocrforge ONNX model (from its graph and metadata)."""
+
+    task: str  # "recognition" | "detection"
+    input_name: str
+    output_name: str
+    channels: int
+    input_height: Optional[int]  # recognition: fixed line height
+    width_stride: int  # recognition: input columns per output frame
+    metadata: Dict[str, str]
+
+    @property
+    def is_recognizer(self) -> bool:
+        return self.task == "recognition"
+
+
+def read_model_info(path: Path) -> ModelInfo:
+    """Task, I/O names and shapes of an ocrforge ONNX model; ModelError if it is not one."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and friends for a file that is not ONNX
+        raise ModelError(f"cannot read ONNX model {path}: {exc}") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    init = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in init]
+    if len(inputs) != 1 or len(model.graph.output) != 1:
+        raise ModelError(f"{path}: expected one input and one output, found {len(inputs)} and {len(model.graph.output)}")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
+    if len(dims) != 4:
+        raise ModelError(f"{path}: expected an NCHW input, got {len(dims)} dimensions")
+    task = meta.get("ocrforge_task") or ("recognition" if dims[1] == 1 else "detection")
+    if task not in ("recognition", "detection"):
+        raise ModelError(f"{path}: unknown ocrforge_task {task!r}")
+    height = int(meta.get("input_height", dims[2] or 32)) if task == "recognition" else None
+    return ModelInfo(task=task, input_name=inputs[0].name, output_name=model.graph.output[0].name,
+                     channels=int(dims[1] or (1 if task == "recognition" else 3)), input_height=height,
+                     width_stride=int(meta.get("width_stride", 4)), metadata=meta)
+
+
+# ------------------------------------------------------------------------------------ export
+
+
+@dataclass
+class MobileModel:
+    """A converted model: its files, the blob names a runtime feeds, and the manifest beside them."""
+
+    target: str
+    info: ModelInfo
+    files: Dict[str, Path]  # role -> path ("param", "bin" for NCNN; "model" for MNN; "charset")
+    input_blob: str
+    output_blob: str
+    manifest: Path
+
+
+@dataclass(frozen=True)
+class Target:
+    """One mobile runtime: how to convert to it and how to run the result on the host."""
+
+    convert: Callable[[Path, ModelInfo, Path, bool], Tuple[Dict[str, Path], str, str]]
+    runner: Callable[["MobileModel", int], "Runner"]
+    packages: str  # what to pip install
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _run_converter(cmd: Sequence[str], cwd: Path, what: str) -> str:
+    try:
+        proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=CONVERTER_TIMEOUT_S)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{what} converter not found: {exc}") from None
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"{what} converter did not finish in {CONVERTER_TIMEOUT_S} s") from None
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        tail = " | ".join(ln for ln in log.strip().splitlines()[-5:])
+        raise ModelError(f"{what} conversion failed (exit {proc.returncode}): {tail}")
+    return log
+
+
+def _pnnx_executable() -> Path:
+    try:
+        import pnnx  # noqa: F401  (the wheel ships the converter binary next to its __init__)
+    except ImportError:
+        raise ConfigError("NCNN export needs PNNX: pip install pnnx ncnn") from None
+    exe = Path(pnnx.EXEC_PATH)
+    if not exe.is_file():
+        raise ConfigError(f"the pnnx package has no converter binary at {exe}")
+    return exe
+
+
+def _convert_ncnn(onnx_path: Path, info: ModelInfo, out_dir: Path, fp16: bool) -> Tuple[Dict[str, Path], str, str]:
+    exe = _pnnx_executable()
+    if info.is_recognizer:
+        shapes = [[1, info.channels, info.input_height, w] for w in REC_TRACE_WIDTHS]
+    else:
+        shapes = [[1, info.channels, h, w] for h, w in DET_TRACE_SHAPES]
+    stem = onnx_path.stem
+    param, binary = out_dir / f"{stem}.ncnn.param", out_dir / f"{stem}.ncnn.bin"
+    # PNNX writes half a dozen intermediate files next to its input; keep them out of out_dir.
+    with tempfile.TemporaryDirectory(prefix="ocrforge-pnnx-") as tmp:
+        work = Path(tmp) / onnx_path.name
+        shutil.copyfile(onnx_path, work)
+        cmd = [str(exe), work.name, "inputshape=" + _shape_arg(shapes[0]), "inputshape2=" + _shape_arg(shapes[1]),
+               f"fp16={int(fp16)}", f"ncnnparam={param}", f"ncnnbin={binary}"]
+        for key in ("pnnxparam", "pnnxbin", "pnnxpy", "pnnxonnx", "ncnnpy"):
+            cmd.append(f"{key}={Path(tmp) / (stem + '.' + key)}")
+        _run_converter(cmd, Path(tmp), "PNNX (ONNX -> NCNN)")
+    if not param.is_file() or not binary.is_file():
+        raise ModelError(f"PNNX reported success but wrote no NCNN model for {onnx_path}")
+    inputs, outputs = _ncnn_io_blobs(param)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"NCNN model {param} has inputs {inputs} and outputs {outputs}; expected one of each")
+    return {"param": param, "bin": binary}, inputs[0], outputs[0]
+
+
+def _shape_arg(shape: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(s)) for s in shape) + "]f32"
+
+
+def _ncnn_io_blobs(param: Path) -> Tuple[List[str], List[str]]:
+    """Input blobs (tops of Input layers) and output blobs (produced, never consumed) of an NCNN .param."""
+    lines = param.read_text().split("\n")
+    if not lines or lines[0].strip() != "7767517":
+        raise ModelError(f"{param} is not an NCNN text .param file")
+    inputs, produced, consumed = [], [], set()
+    for line in lines[2:]:
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        kind, n_in, n_out = parts[0], int(parts[2]), int(parts[3])
+        bottoms = parts[4:4 + n_in]
+        tops = parts[4 + n_in:4 + n_in + n_out]
+        consumed.update(bottoms)
+        produced.extend(tops)
+        if kind == "Input":
+            inputs.extend(tops)
+    return inputs, [b for b in produced if b not in consumed and b not in inputs]
+
+
+def _convert_mnn(onnx_path: Path, info: ModelInfo, out_dir: Path, fp16: bool) -> Tuple[Dict[str, Path], str, str]:
+    try:
+        import _tools  # noqa: F401  (the MNN wheel's converter extension)
+    except ImportError:
+        raise ConfigError("MNN export needs the MNN wheel: pip install MNN") from None
+    out = out_dir / f"{onnx_path.stem}.mnn"
+    # The converter is called through its extension module, not the `mnnconvert` console script:
+    # that wrapper imports a usage logger which pip-installs a cloud SDK and uploads conversion
+    # statistics. A subprocess keeps the converter's own crashes and chatter out of this process.
+    cmd = [sys.executable, "-c", "import sys, _tools; sys.exit(_tools.mnnconvert(sys.argv) or 0)", "mnnconvert",
+           "-f", "ONNX", "--modelFile", str(onnx_path.resolve()), "--MNNModel", str(out.resolve()), "--bizCode", "ocrforge"]
+    if fp16:
+        cmd.append("--fp16")
+    log = _run_converter(cmd, out_dir, "MNNConvert (ONNX -> MNN)")
+    if not out.is_file() or "Converted Success" not in log:
+        tail = " | ".join(log.strip().splitlines()[-3:])
+        raise ModelError(f"MNN conversion of {onnx_path} failed: {tail}")
+    return {"model": out}, info.input_name, info.output_name
+
+
+def _charset_file(info: ModelInfo) -> Path:
+    from ..recognition.charset import charset_path
+
+    path = charset_path(info.metadata.get("charset_version", "v1"))
+    if not path.is_file():
+        raise ModelError(f"charset {info.metadata.get('charset_version')!r} of the model not found at {path}")
+    return path
+
+
+def export_mobile(model: str | Path, target: str, out_dir: str | Path, fp16: bool = False) -> MobileModel:
+    """Convert one ocrforge ONNX model for ``target`` ("ncnn" or "mnn") into ``out_dir``.
+
+    ``fp16`` stores weights as float16 (half the size; NCNN's default on phones). Writes the
+    runtime's files, ``<stem>.<target>.json`` and, for a recognizer, the charset file.
+    """
+    if target not in TARGETS:
+        raise ConfigError(f"unknown mobile target {target!r}; choose from {', '.join(TARGETS)}")
+    onnx_path = Path(model)
+    info = read_model_info(onnx_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files, input_blob, output_blob = TARGETS[target].convert(onnx_path, info, out, fp16)
+    if info.is_recognizer:
+        charset = _charset_file(info)
+        files["charset"] = out / charset.name
+        shutil.copyfile(charset, files["charset"])
+    manifest = out / f"{onnx_path.stem}.{target}.json"
+    manifest.write_text(json.dumps(_manifest(target, info, files, input_blob, output_blob, onnx_path, fp16),
+                                   ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return MobileModel(target, info, files, input_blob, output_blob, manifest)
+
+
+def _manifest(target, info: ModelInfo, files, input_blob, output_blob, onnx_path: Path, fp16: bool) -> dict:
+    m = {
+        "format": "ocrforge-mobile-1",
+        "runtime": target,
+        "task": info.task,
+        "files": {k: v.name for k, v in files.items()},
+        "input": {"blob": input_blob, "layout": "NCHW" if target == "mnn" else "CHW (one image per extractor)",
+                  "channels": info.channels, "color": "gray" if info.channels == 1 else "BGR",
+                  "normalize": "(x / 255 - 0.5) / 0.5", "mean": [127.5] * info.channels,
+                  "norm": [1 / 127.5] * info.channels},
+        "output": {"blob": output_blob},
+        "weights": "float16" if fp16 else "float32",
+        "source": {"file": onnx_path.name, "sha256": _sha256(onnx_path)},
+        "metadata": info.metadata,
+    }
+    if info.is_recognizer:
+        m["input"].update({"height": info.input_height, "width_multiple": 8,
+                           "resize": "keep aspect to the height; pad right by repeating the last column"})
+        m["output"].update({"shape": "(frames, classes) per line, softmax; frames = ceil(width / width_stride)",
+                            "width_stride": info.width_stride, "blank": 0,
+                            "charset": files["charset"].name, "space_token": "<space>"})
+    else:
+        m["input"].update({"size": "each side a multiple of 32, long side <= 1600"})
+        m["output"].update({"shape": "(1, H, W) text probability", **{k: float(info.metadata[k]) for k in
+                            ("thresh", "box_thresh", "unclip_ratio") if k in info.metadata}})
+    return m
+
+
+# ------------------------------------------------------------------------------------ host runtimes
+
+
+class Runner:
+    """Runs a converted model on one image: x float32 (1, C, H, W) -> output without the batch axis."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class NcnnRunner(Runner):
+    def __init__(self, model: MobileModel, threads: int = 1):
+        try:
+            import ncnn
+        except ImportError:
+            raise ConfigError("running NCNN models needs the ncnn wheel: pip install ncnn") from None
+        self._ncnn = ncnn
+        self.net = ncnn.Net()
+        self.net.opt.num_threads = threads
+        # The host check is about the conversion; phones may add fp16 arithmetic on top.
+        self.net.opt.use_fp16_arithmetic = False
+        if self.net.load_param(str(model.files["param"])) != 0 or self.net.load_model(str(model.files["bin"])) != 0:
+            raise ModelError(f"NCNN cannot load {model.files['param']}")
+        self.input_blob, self.output_blob = model.input_blob, model.output_blob
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        ex = self.net.create_extractor()
+        ex.input(self.input_blob, self._ncnn.Mat(np.ascontiguousarray(x[0])).clone())
+        ret, out = ex.extract(self.output_blob)
+        if ret != 0:
+            raise ModelError(f"NCNN extract of {self.output_blob} failed ({ret})")
+        return np.array(out)
+
+
+class MnnRunner(Runner):
+    def __init__(self, model: MobileModel, threads: int = 1):
+        try:
+            import MNN
+            import MNN.expr as F
+        except ImportError:
+            raise ConfigError("running MNN models needs the MNN wheel: pip install MNN") from None
+        self._F = F
+        rt = MNN.nn.create_runtime_manager(({"backend": "CPU", "numThread": threads, "precision": "high"},))
+        # Module API: the LSTM becomes a While subgraph, which the older Session API cannot run.
+        self.net = MNN.nn.load_module_from_file(str(model.files["model"]), [model.input_blob], [model.output_blob],
+                                                runtime_manager=rt)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        F = self._F
+        out = self.net.forward(F.const(np.ascontiguousarray(x), list(x.shape), F.NCHW))
+        if out.data_format == F.NC4HW4:
+            out = F.convert(out, F.NCHW)
+        return np.array(out.read())[0]
+
+
+TARGETS: Dict[str, Target] = {
+    "ncnn": Target(convert=_convert_ncnn, runner=NcnnRunner, packages="pnnx ncnn"),
+    "mnn": Target(convert=_convert_mnn, runner=MnnRunner, packages="MNN"),
+}
+
+
+def load_runner(model: MobileModel, threads: int = 1) -> Runner:
+    return TARGETS[model.target].runner(model, threads)
+
+
+# ------------------------------------------------------------------------------------ parity
+
+
+@dataclass
+class ParityReport:
+    """ONNX Runtime vs a mobile runtime on the same inputs."""
+
+    target: str
+    source: str  # which lines / pages
+    n: int
+    same_text: int
+    max_abs_diff: float  # largest |p_onnx - p_mobile| over all outputs
+    onnx_ms: float  # mean per input, host CPU, 1 thread
+    mobile_ms: float
+    mismatches: List[Tuple[int, str, str]] = field(default_factory=list)  # (index, onnx text, mobile text)
+
+    @property
+    def agreement(self) -> float:
+        return self.same_text / self.n if self.n else 1.0
+
+    def summary(self) -> str:
+        return (f"{self.target} vs ONNX Runtime on {self.n} {self.source}: same greedy text on {self.same_text}/{self.n} "
+                f"({100 * self.agreement:.2f} %), max |dp| {self.max_abs_diff:.2e}, "
+                f"{self.onnx_ms:.1f} ms (ORT) vs {self.mobile_ms:.1f} ms per input on this host")
+
+
+def _onnx_session(path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def rec_parity(onnx_path: str | Path, model: MobileModel, lines: Sequence[np.ndarray], source: str = "lines",
+               runner: Optional[Runner] = None) -> ParityReport:
+    """Greedy text of each line (uint8 gray/BGR crop) from ONNX Runtime and from the mobile runtime.
+
+    Each line is prepared as the predictor prepares it (height 32, aspect kept, padded to a
+    multiple of 8) and run alone: a phone runs one line per extractor call.
+    """
+    from ..postprocess.ctc import greedy_decode
+    from ..recognition.charset import load_charset
+    from ..recognition.preprocess import frames_for_width, pad_batch, resize_line
+
+    info = model.info
+    if not info.is_recognizer:
+        raise ConfigError("rec_parity needs a recognition model")
+    charset = load_charset(info.metadata.get("charset_version", "v1"))
+    sess = _onnx_session(Path(onnx_path))
+    runner = runner or load_runner(model)
+    same, worst, t_onnx, t_mobile, mismatches = 0, 0.0, 0.0, 0.0, []
+    for i, line in enumerate(lines):
+        x, widths = pad_batch([resize_line(line, info.input_height)])
+        frames = frames_for_width(widths[0], info.width_stride)
+        t0 = time.perf_counter()
+        ref = sess.run(None, {info.input_name: x})[0][0]
+        t1 = time.perf_counter()
+        got = runner(x)
+        t2 = time.perf_counter()
+        t_onnx += t1 - t0
+        t_mobile += t2 - t1
+        got = got.reshape(ref.shape) if got.size == ref.size else got
+        if got.shape != ref.shape:
+            raise ModelError(f"{model.target} output shape {got.shape} differs from ONNX Runtime's {ref.shape}")
+        worst = max(worst, float(np.abs(ref - got).max()))
+        a, b = greedy_decode(ref[:frames], charset).text, greedy_decode(got[:frames], charset).text
+        if a == b:
+            same += 1
+        else:
+            mismatches.append((i, a, b))
+    n = len(lines)
+    return ParityReport(model.target, source, n, same, worst, 1000 * t_onnx / max(n, 1), 1000 * t_mobile / max(n, 1),
+                        mismatches)
+
+
+def det_parity(onnx_path: str | Path, model: MobileModel, pages: Sequence[np.ndarray], source: str = "pages",
+               runner: Optional[Runner] = None) -> ParityReport:
+    """Detector check: the probability maps, and the text boxes DB post-processing draws from them.
+
+    "Same text" here means the same number of boxes with corners within 1 px.
+    """
+    from ..detection.postprocess import PostprocessConfig, boxes_from_prob
+    from ..detection.predictor import _metadata_config, resize_for_model
+
+    info = model.info
+    cfg = _metadata_config(info.metadata, PostprocessConfig())
+    sess = _onnx_session(Path(onnx_path))
+    runner = runner or load_runner(model)
+    same, worst, t_onnx, t_mobile, mismatches = 0, 0.0, 0.0, 0.0, []
+    for i, page in enumerate(pages):
+        resized, sx, sy = resize_for_model(page, 960)
+        x = ((resized.astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None]
+        t0 = time.perf_counter()
+        ref = sess.run(None, {info.input_name: x})[0][0, 0]
+        t1 = time.perf_counter()
+        got = runner(x).reshape(ref.shape)
+        t2 = time.perf_counter()
+        t_onnx += t1 - t0
+        t_mobile += t2 - t1
+        worst = max(worst, float(np.abs(ref - got).max()))
+        size = (page.shape[1], page.shape[0])
+        a = boxes_from_prob(ref, (sx, sy), size, cfg)
+        b = boxes_from_prob(got, (sx, sy), size, cfg)
+        ok = len(a) == len(b) and all(np.abs(p.polygon - q.polygon).max() <= 1.0 for p, q in zip(a, b))
+        if ok:
+            same += 1
+        else:
+            mismatches.append((i, f"{len(a)} boxes", f"{len(b)} boxes"))
+    n = len(pages)
+    return ParityReport(model.target, source, n, same, worst, 1000 * t_onnx / max(n, 1), 1000 * t_mobile / max(n, 1),
+                        mismatches)
+
+
+# ------------------------------------------------------------------------------------ check data
+
+
+def sroie_dev_lines(root: str | Path, limit: int = 300, seed: int = 0) -> List[np.ndarray]:
+    """Line crops from SROIE dev receipts (ids with int(id) % 5 == 4), ``limit`` of them spread over receipts."""
+    import cv2
+
+    from ..pipeline import crop_quad, order_quad
+
+    root = Path(root)
+    ids = sorted(p.stem for p in (root / "box").glob("*.csv") if p.stem.isdigit() and int(p.stem) % 5 == 4)
+    if not ids:
+        raise InputError(f"no SROIE dev receipts (box/NNN.csv with NNN % 5 == 4) under {root}")
+    quads_by_id: Dict[str, List[np.ndarray]] = {}
+    for sid in ids:
+        quads = []
+        for row in (root / "box" / f"{sid}.csv").read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = row.split(",", 8)
+            if len(parts) < 9 or not parts[8].strip():
+                continue
+            try:
+                quads.append(np.array([float(v) for v in parts[:8]], np.float32).reshape(4, 2))
+            except ValueError:
+                continue
+        quads_by_id[sid] = quads
+    picks = [(sid, k) for sid in ids for k in range(len(quads_by_id[sid]))]
+    random.Random(seed).shuffle(picks)
+    picks = sorted(picks[:limit])
+    out, image, loaded = [], None, None
+    for sid, k in picks:
+        if loaded != sid:
+            image = cv2.imread(str(root / "img" / f"{sid}.jpg"), cv2.IMREAD_COLOR)
+            loaded = sid
+        if image is None:
+            continue
+        crop = crop_quad(image, order_quad(quads_by_id[sid][k]))
+        if crop.shape[0] >= 4 and crop.shape[1] >= 4:
+            out.append(crop)
+    return out
+
+
+def synthetic_lines(count: int = 100, seed: int = 0, chinese_only: bool = True) -> List[np.ndarray]:
+    """Rendered text lines (the training synthesizer, held-out fonts): Chinese bills, news, rare hanzi..."""
+    from ..data.corpus import DEFAULT_MIX
+    from ..data.synth_lines import LineSynthConfig, LineSynthesizer
+
+    mix = {k: v for k, v in DEFAULT_MIX.items() if k.startswith("zh_") or not chinese_only}
+    synth = LineSynthesizer(LineSynthConfig(held_out_fonts=True, hard_ratio=0.0, mix=mix, seed=seed))
+    return [synth.sample(i).image for i in range(count)]
+
+
+def synthetic_pages(count: int = 3, seed: int = 0) -> List[np.ndarray]:
+    """Small receipt-like pages (white paper, black print) for the detector check."""
+    import cv2
+    from PIL import Image, ImageDraw, ImageFont
+
+    from ..data.corpus import TextSampler
+    from ..data.fonts import available_fonts
+
+    rng = random.Random(seed)
+    faces = [f for f in available_fonts() if f.script == "zh"]
+    if not faces:
+        raise ConfigError("no Chinese font installed for synthetic pages")
+    sampler = TextSampler()
+    pages = []
+    for _ in range(count):
+        img = Image.new("RGB", (640, 800), "white")
+        draw = ImageDraw.Draw(img)
+        y = 30
+        while y < 740:
+            face = rng.choice(faces)
+            text = sampler.sample(rng)[1][:24]
+            if not face.covers(text):
+                continue
+            font = ImageFont.truetype(face.path, rng.randint(20, 34), index=face.index)
+            draw.text((rng.randint(20, 80), y), text, fill=(0, 0, 0), font=font)
+            y += rng.randint(48, 70)
+        pages.append(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR))
+    return pages
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "mobile", help="convert an ONNX model to NCNN or MNN and check it against ONNX Runtime",
+        description="Convert an ocrforge ONNX model (rec_*.onnx or det_*.onnx) for phones and check the result "
+                    "on this host with the runtime's Python package. Exit 1 when agreement is below --min-agreement.")
+    p.add_argument("--model", required=True, metavar="X.onnx", help="ocrforge ONNX model")
+    p.add_argument("--to", required=True, choices=sorted(TARGETS), help="mobile runtime")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
+    p.add_argument("--check-lines", type=int, default=100, metavar="N",
+                   help="synthetic Chinese lines (recognizer) or pages / 30 (detector) for the parity check; 0 skips")
+    p.add_argument("--sroie", metavar="DIR", help="also check on SROIE dev line crops from this folder")
+    p.add_argument("--sroie-lines", type=int, default=300, metavar="N")
+    p.add_argument("--min-agreement", type=float, default=0.99, metavar="R",
+                   help="required share of inputs with identical greedy text (default 0.99)")
+    p.add_argument("--report", metavar="FILE.json", help="write the parity reports as JSON")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    if not 0 <= args.min_agreement <= 1:
+        raise ConfigError(f"--min-agreement must be between 0 and 1, got {args.min_agreement}")
+    if args.check_lines < 0 or args.sroie_lines < 0:
+        raise ConfigError("--check-lines and --sroie-lines must be >= 0")
+    model = export_mobile(args.model, args.to, args.out, fp16=args.fp16)
+    for role, path in model.files.items():
+        print(f"wrote {path} ({role}, {os.path.getsize(path) / 1e6:.2f} MB)")
+    print(f"wrote {model.manifest}")
+    reports: List[ParityReport] = []
+    if model.info.is_recognizer:
+        if args.check_lines:
+            reports.append(rec_parity(args.model, model, synthetic_lines(args.check_lines), "synthetic Chinese lines"))
+        if args.sroie:
+            reports.append(rec_parity(args.model, model, sroie_dev_lines(args.sroie, args.sroie_lines),
+                                      "SROIE dev lines"))
+    elif args.check_lines:
+        reports.append(det_parity(args.model, model, synthetic_pages(max(1, args.check_lines // 30)),
+                                  "synthetic pages"))
+    ok = True
+    for r in reports:
+        print(r.summary())
+        for i, a, b in r.mismatches[:5]:
+            print(f"  differs on #{i}: onnx {a!r} / {r.target} {b!r}")
+        ok &= r.agreement >= args.min_agreement
+    if args.report:
+        Path(args.report).write_text(json.dumps([dict(asdict(r), agreement=r.agreement) for r in reports],
+                                                ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if not ok:
+        print(f"parity below {args.min_agreement:.0%}", file=sys.stderr)
+        return 1
+    return 0
