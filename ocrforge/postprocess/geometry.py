@@ -19,7 +19,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-DROP_CODES = frozenset({"empty", "tiny_box", "very_low_confidence", "no_characters"})
+# "no_characters" is only flagged: receipts print lone ":" and "%" that annotators keep as lines
+DROP_CODES = frozenset({"empty", "tiny_box", "very_low_confidence"})
 
 
 @dataclass(frozen=True)
