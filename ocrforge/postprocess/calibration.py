@@ -65,7 +65,7 @@ class TemperatureCalibrator:
             else:
                 step = np.array([np.dot(r, z) / (np.dot(w, z * z) + 1e-9), 0.0])
             a, b = a - step[0], b - step[1]
-            a = max(a, 1e-3)  # confidence must stay increasing in the raw score
+            a = min(max(a, 1e-3), 1e3)  # increasing in the raw score; bounded when the data are separable
             if np.abs(step).max() < 1e-8:
                 break
         return cls(temperature=1.0 / a, bias=-b / a)
