@@ -1,0 +1,94 @@
+"""Line recognition beside the peers, in one run, on one machine, at the same thread count.
+
+    python benchmarks/bench_recognition.py --threads 2 --out results/rec
+
+Sets (ocrbench, `--tasks lines`: ground-truth crops, case-insensitive CER is the fair SROIE row):
+  sroie_eval   SROIE dev ids with id % 5 == 4 (never used for training; ids % 5 in 1,2,3 train)
+  zh_heldout   synthetic Chinese lines in fonts no training data uses (benchmarks/make_line_sets.py)
+  latin_heldout  the same for Latin lines
+Engines: ocrforge (shipped recognizer, in-process), RapidOCR 1.4.4 (PP-OCRv4 mobile rec, ONNX
+Runtime) and Tesseract 5 (eng, or eng+chi_sim on Chinese) from the peers' virtualenv
+(`/tmp/venv-peers`, see ../shared/tools/ocrbench/README.md). Hard synthetic samples are scored apart
+from the per-line predictions (`*.pred.jsonl`) and the set's `tags.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OCRBENCH = REPO.parent / "shared" / "tools"
+SROIE = REPO.parent / "shared" / "data" / "sroie"
+
+
+def run_engine(python: str, engine: str, data: Path, split: str, out: Path, threads: int, opts=(), name: str = "") -> dict:
+    cmd = [python, "-m", "ocrbench", "run", "--engine", engine, "--data", str(data), "--split", split,
+           "--tasks", "lines", "--threads", str(threads), "--out", str(out)]
+    if name:
+        cmd += ["--name", name]
+    for o in opts:
+        cmd += ["-o", o]
+    env = dict(os.environ, PYTHONPATH=f"{OCRBENCH}{os.pathsep}{REPO}")
+    subprocess.run(cmd, check=True, env=env, cwd=REPO)
+    return json.loads(out.read_text())
+
+
+def hard_split(pred_jsonl: Path, tags: dict) -> dict:
+    from rapidfuzz.distance import Levenshtein
+
+    acc = {"hard": [0, 0], "clean": [0, 0]}
+    for line in pred_jsonl.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        if r.get("task") not in (None, "lines"):
+            continue
+        sid = str(r.get("id", ""))
+        gt, pred = str(r.get("gt", r.get("gt_text", ""))), str(r.get("pred", r.get("text", "")))
+        key = "hard" if tags.get(sid, {}).get("hard") else "clean"
+        acc[key][0] += Levenshtein.distance(pred.upper(), gt.upper())
+        acc[key][1] += len(gt)
+    return {f"cer_{k}": round(e / max(1, n), 4) for k, (e, n) in acc.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="results/rec")
+    ap.add_argument("--sets", default="sroie_eval,zh_heldout,latin_heldout")
+    ap.add_argument("--bench-data", default="~/.cache/ocrforge/bench")
+    ap.add_argument("--peers-python", default="/tmp/venv-peers/bin/python")
+    ap.add_argument("--engines", default="ocrforge,rapidocr,tesseract")
+    ap.add_argument("--limit", type=int, default=None)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    bench = Path(args.bench_data).expanduser()
+    sets = {
+        "sroie_eval": (SROIE, "mod:5:4", None),
+        "zh_heldout": (bench / "zh_heldout", "all", bench / "zh_heldout" / "tags.json"),
+        "latin_heldout": (bench / "latin_heldout", "all", bench / "latin_heldout" / "tags.json"),
+    }
+    summary = {}
+    for s in args.sets.split(","):
+        data, split, tags_path = sets[s]
+        for eng in args.engines.split(","):
+            py = sys.executable if eng == "ocrforge" else args.peers_python
+            opts = ["lang=eng+chi_sim"] if eng == "tesseract" and s == "zh_heldout" else []
+            res_path = out / f"{s}__{eng}.json"
+            res = run_engine(py, eng, data, split, res_path, args.threads, opts)
+            lines = res.get("lines") or res.get("metrics", {}).get("lines") or {}
+            row = {"engine": eng, "set": s, "lines": lines}
+            if tags_path and tags_path.exists():
+                row.update(hard_split(res_path.with_suffix(".pred.jsonl"), json.loads(tags_path.read_text())))
+            summary[f"{s}__{eng}"] = row
+            print(json.dumps(row)[:600], flush=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
