@@ -209,7 +209,9 @@ def _convert_mnn(onnx_path: Path, info: ModelInfo, out_dir: Path, fp16: bool) ->
     # The converter is called through its extension module, not the `mnnconvert` console script:
     # that wrapper imports a usage logger which pip-installs a cloud SDK and uploads conversion
     # statistics. A subprocess keeps the converter's own crashes and chatter out of this process.
-    cmd = [sys.executable, "-c", "import sys, _tools; sys.exit(_tools.mnnconvert(sys.argv) or 0)", "mnnconvert",
+    # Its return value is not an exit status (it is truthy on success): success is the file plus
+    # the converter's "Converted Success" line.
+    cmd = [sys.executable, "-c", "import sys, _tools; _tools.mnnconvert(sys.argv)", "mnnconvert",
            "-f", "ONNX", "--modelFile", str(onnx_path.resolve()), "--MNNModel", str(out.resolve()), "--bizCode", "ocrforge"]
     if fp16:
         cmd.append("--fp16")
