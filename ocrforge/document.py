@@ -316,7 +316,16 @@ class Block:
 
     @property
     def text(self) -> str:
-        return "\n".join(ln.text for ln in self.ordered_lines())
+        """Lines in reading order; lines on one printed row (receipt item and its price) are joined
+        with a space, as PDF text extractors join them, so txt and searchable-PDF text agree."""
+        parts: List[str] = []
+        prev: Optional[Line] = None
+        for ln in self.ordered_lines():
+            if prev is not None:
+                parts.append(" " if same_row(prev.box, ln.box) else "\n")
+            parts.append(ln.text)
+            prev = ln
+        return "".join(parts)
 
     def export(self) -> Dict[str, Any]:
         return {
@@ -618,3 +627,10 @@ __all__ = [
     "char_positions_from_frames",
     "line_from_recognition",
 ]
+
+
+def same_row(a: Box, b: Box) -> bool:
+    """Two boxes (x0, y0, x1, y1) on one printed row: they overlap vertically by over half the
+    shorter one's height."""
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    return overlap > 0.5 * min(a[3] - a[1], b[3] - b[1])

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..document import Document, Page, box_of, quad_of
+from ..document import Document, Page, box_of, quad_of, same_row
 from ..errors import FormatError
 from ._glyphless import FONT
 from .base import Images
@@ -78,7 +78,7 @@ def _placements(page: Page) -> List[Tuple[str, Tuple[float, ...]]]:
         spaces = spaced_after(line, words)
         # Two lines side by side on one row (receipt columns) read as one row to extractors;
         # a space at the end of the first keeps their words apart.
-        if k + 1 < len(lines) and _same_row(line.box, lines[k + 1].box):
+        if k + 1 < len(lines) and same_row(line.box, lines[k + 1].box):
             spaces[-1] = True
         line_quad = quad_of(line.polygon) if len(line.polygon) >= 2 else quad_of(words[0].polygon)
         tl, tr, br, bl = line_quad
@@ -106,11 +106,6 @@ def _placements(page: Page) -> List[Tuple[str, Tuple[float, ...]]]:
             n = len(text)
             out.append((text, (ux / n, uy / n, vx, vy, bl[0], bl[1])))
     return out
-
-
-def _same_row(a, b) -> bool:
-    overlap = min(a[3], b[3]) - max(a[1], b[1])
-    return overlap > 0.5 * min(a[3] - a[1], b[3] - b[1])
 
 
 def _encode_image(image: np.ndarray, quality: int) -> bytes:
