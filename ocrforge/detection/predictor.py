@@ -17,7 +17,7 @@ from ..errors import InputError, ModelError
 from .postprocess import Detection, PostprocessConfig, boxes_from_prob
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = "det_db_mobilenetv3_small.onnx"
+DEFAULT_MODEL = "det_db_mobilenetv3_small_int8.onnx"
 
 
 def default_model_path() -> Path:
