@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 from concurrent.futures.process import BrokenProcessPool
 import json
+import logging
 import os
 import time
 import traceback
@@ -282,9 +283,10 @@ class RayRunner:
         started_here = False
         if not ray.is_initialized():
             if cfg.ray_address:
-                ray.init(address=cfg.ray_address, log_to_driver=False)
+                ray.init(address=cfg.ray_address, log_to_driver=False, logging_level=logging.WARNING)
             else:
-                ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.WARNING)
             started_here = True
         try:
             actor_cls = ray.remote(num_cpus=1)(_RayOcrWorker)
