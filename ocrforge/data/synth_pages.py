@@ -327,9 +327,16 @@ class PageSynthesizer:
         polys = [cv2.perspectiveTransform(p.reshape(-1, 1, 2), H).reshape(-1, 2) for p in polys]
         return out, polys
 
-    def page(self, index: int) -> SynthPage:
+    def _page_rng(self, index: int) -> Tuple[int, random.Random]:
         page_seed = (self.cfg.seed * 1_000_003 + index) & 0xFFFFFFFF
-        rng = random.Random(page_seed)
+        return page_seed, random.Random(page_seed)
+
+    def kind_of(self, index: int) -> str:
+        """The page kind of index, without rendering (the first draw of the page's generator)."""
+        return self._page_rng(index)[1].choices(KINDS, KIND_WEIGHTS)[0]
+
+    def page(self, index: int) -> SynthPage:
+        page_seed, rng = self._page_rng(index)
         sampler = self._sampler(page_seed)
         kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
         canvas = getattr(self, kind)(rng, sampler)
