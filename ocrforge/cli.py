@@ -115,6 +115,14 @@ def _add_model_options(p: argparse.ArgumentParser, detection: bool = True) -> No
     p.add_argument("--rec-model", metavar="PATH", help="recognition model (.onnx); default: the shipped one")
     p.add_argument("--threads", type=_positive_int, default=2, metavar="N",
                    help="ONNX Runtime threads (default 2)")
+    p.add_argument("--decoder", choices=["greedy", "beam", "beam_lm"], default="greedy",
+                   help="CTC decoding: greedy (default), beam search, or beam search with the character LM")
+    p.add_argument("--lm", metavar="PATH", help="character n-gram LM for beam_lm (default: the shipped zh+en one)")
+    p.add_argument("--words", metavar="FILE", help="word list (one per line, e.g. product names) to favour in beam_lm")
+    p.add_argument("--pattern", metavar="NAME",
+                   help="restrict text to a field pattern: digits, integer, amount, date, time, invoice_number, phone")
+    p.add_argument("--allow", metavar="CHARS", help="only these characters may be read")
+    p.add_argument("--deny", metavar="CHARS", default="", help="these characters are never read")
 
 
 def _add_read(sub) -> None:
@@ -222,10 +230,25 @@ class _Reporter:
         return False
 
 
+def _decoder_options(args) -> Any:
+    if args.decoder == "greedy" and not (args.pattern or args.allow or args.deny):
+        return None
+    from .postprocess.beam import DecoderOptions
+
+    words: List[str] = []
+    if args.words:
+        try:
+            words = [w.strip() for w in Path(args.words).read_text(encoding="utf-8").splitlines() if w.strip()]
+        except OSError as exc:
+            raise ConfigError(f"cannot read word list {args.words}: {exc.strerror}") from None
+    return DecoderOptions(kind=args.decoder, lm_path=args.lm, words=words, pattern=args.pattern,
+                          allow=args.allow, deny=args.deny)
+
+
 def _make_ocr(args) -> Any:
     from .pipeline import OCR
 
-    kwargs: Dict[str, Any] = {"threads": args.threads, "rec_model": args.rec_model}
+    kwargs: Dict[str, Any] = {"threads": args.threads, "rec_model": args.rec_model, "decoder": _decoder_options(args)}
     if hasattr(args, "det_model"):
         kwargs.update(det_model=args.det_model, preprocess=args.preprocess, max_pixels=args.max_pixels,
                       dpi=args.dpi)

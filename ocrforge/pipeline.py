@@ -161,7 +161,10 @@ class OCR:
         except TypeError as exc:
             raise ConfigError(f"unknown OCR option: {exc}") from exc
         _check_preprocess_mode(self.config.preprocess)
-        self.decoder = decoder
+        # A decoder object, or a name ("greedy", "beam", "beam_lm") / DecoderOptions built against
+        # the recognizer's charset when the recognizer is first needed.
+        self._decoder_spec = decoder
+        self._decoder = decoder if hasattr(decoder, "decode") else None
         # A callable image -> PreprocessResult replacing ``preprocess_page`` (tests, custom steps).
         self.preprocessor = preprocessor
         self._detector = detector
@@ -189,6 +192,18 @@ class OCR:
                 raise ModelError(f"text recognizer unavailable: {exc}") from exc
             self._recognizer = TextRecognizer(self.config.rec_model, threads=self.config.threads)
         return self._recognizer
+
+    @property
+    def decoder(self):
+        if self._decoder is None and self._decoder_spec is not None:
+            from .postprocess.beam import DecoderOptions, make_decoder
+
+            spec = self._decoder_spec
+            opts = DecoderOptions(kind=spec) if isinstance(spec, str) else spec
+            if not isinstance(opts, DecoderOptions):
+                raise ConfigError(f"decoder must be a name, DecoderOptions or an object with .decode(), got {spec!r}")
+            self._decoder = make_decoder(self.recognizer.charset, opts)
+        return self._decoder
 
     # ---------------------------------------------------------------- public API
 

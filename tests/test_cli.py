@@ -20,6 +20,8 @@ from ocrforge.pipeline import OCR
 REPO = Path(__file__).resolve().parents[1]
 LINES = [GlyphLine("abc", 40, 20), GlyphLine("dd", 40, 60), GlyphLine("b", 300, 60), GlyphLine("ca db", 40, 100)]
 TEXT_LINES = ["abc", "dd", "b", "ca db"]
+# Plain text puts lines of one printed row on one text line ("dd" and "b" share a row).
+TEXT_ROWS = ["abc", "dd b", "ca db"]
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def run(argv, capsysbinary):
 def test_read_prints_txt_to_stdout(fake_models, sample, capsysbinary):
     code, out, err = run(["read", "--preprocess", "none", str(sample)], capsysbinary)
     assert code == 0 and err == ""
-    assert [ln for ln in out.splitlines() if ln] == TEXT_LINES
+    assert [ln for ln in out.splitlines() if ln] == TEXT_ROWS
 
 
 def test_first_format_goes_to_stdout(fake_models, sample, capsysbinary):
@@ -74,7 +76,7 @@ def test_all_seven_formats_to_a_directory(fake_models, sample, tmp_path, capsysb
     assert names == sorted(["receipt.txt", "receipt.json", "receipt.tsv", "receipt.hocr",
                             "receipt.alto.xml", "receipt.page.xml", "receipt.pdf"])
     txt = (out_dir / "receipt.txt").read_text("utf-8")
-    assert [ln for ln in txt.splitlines() if ln] == TEXT_LINES
+    assert [ln for ln in txt.splitlines() if ln] == TEXT_ROWS
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(str(out_dir / "receipt.pdf"))
@@ -170,7 +172,7 @@ def test_stdin_input(fake_models, sample, monkeypatch, capsysbinary):
 
     monkeypatch.setattr(sys, "stdin", FakeStdin)
     code, out, _ = run(["read", "--preprocess", "none", "-"], capsysbinary)
-    assert code == 0 and [ln for ln in out.splitlines() if ln] == TEXT_LINES
+    assert code == 0 and [ln for ln in out.splitlines() if ln] == TEXT_ROWS
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -1,0 +1,68 @@
+"""`OCR(decoder=...)` and the CLI's --decoder flags build beam/LM decoders against the recognizer's charset."""
+
+import numpy as np
+import pytest
+
+from ocrforge import cli
+from ocrforge.errors import ConfigError
+from ocrforge.pipeline import OCR
+from ocrforge.postprocess.beam import BeamSearchDecoder, DecoderOptions
+from ocrforge.postprocess.ctc import DecodeResult
+from ocrforge.recognition.charset import load_charset
+
+
+class SpellingRecognizer:
+    """Feeds each decoder a posterior that spells 'RM12.50' and returns what the decoder made of it."""
+
+    charset = load_charset()
+
+    def recognize(self, crops, decoder=None):
+        cs = self.charset
+        seq = []
+        for ch in "RM12.50":
+            seq += [cs.index[ch], 0]
+        probs = np.full((len(seq), cs.num_classes), 1e-6, np.float32)
+        probs[np.arange(len(seq)), seq] = 1.0
+        probs /= probs.sum(1, keepdims=True)
+        out = []
+        for _ in crops:
+            r = decoder.decode(probs) if decoder is not None else DecodeResult("greedy-default", 1.0)
+            out.append(r)
+        return out
+
+
+def crop():
+    return np.full((32, 100, 3), 255, np.uint8)
+
+
+@pytest.mark.parametrize("spec", ["beam", "beam_lm", DecoderOptions(kind="beam_lm")])
+def test_named_decoders_are_built_from_the_recognizer_charset(spec):
+    ocr = OCR(recognizer=SpellingRecognizer(), decoder=spec)
+    assert isinstance(ocr.decoder, BeamSearchDecoder)
+    assert ocr.recognize([crop()])[0][0] == "RM12.50"
+
+
+def test_amount_pattern_constrains_the_beam():
+    ocr = OCR(recognizer=SpellingRecognizer(), decoder=DecoderOptions(kind="beam", pattern="digits"))
+    text = ocr.recognize([crop()])[0][0]
+    assert text == "" or text.isdigit()  # 'RM12.50' is not all digits: the constraint forbids it
+
+
+def test_bad_decoder_spec_is_a_config_error():
+    ocr = OCR(recognizer=SpellingRecognizer(), decoder=42)
+    with pytest.raises(ConfigError):
+        ocr.recognize([crop()])
+
+
+def test_cli_flags_map_to_decoder_options(tmp_path):
+    words = tmp_path / "w.txt"
+    words.write_text("拿铁\nLATTE\n", encoding="utf-8")
+    args = type("A", (), dict(decoder="beam_lm", lm=None, words=str(words), pattern="amount", allow=None, deny=""))
+    opts = cli._decoder_options(args)
+    assert opts.kind == "beam_lm" and list(opts.words) == ["拿铁", "LATTE"] and opts.pattern == "amount"
+    args.decoder, args.pattern, args.words = "greedy", None, None
+    assert cli._decoder_options(args) is None
+    args.words = str(tmp_path / "missing.txt")
+    args.decoder = "beam_lm"
+    with pytest.raises(ConfigError):
+        cli._decoder_options(args)
