@@ -221,7 +221,11 @@ def add_parser(subparsers) -> None:
 
 
 def _run(args) -> int:
-    cfg = DetTrainConfig.from_yaml(args.config) if args.config else DetTrainConfig()
+    try:
+        cfg = DetTrainConfig.from_yaml(args.config) if args.config else DetTrainConfig()
+    except (OSError, ValueError, TypeError) as e:  # missing file, bad YAML, unknown option
+        print(f"ocrforge train det: cannot use config {args.config}: {e}", file=sys.stderr)
+        return 2
     over = {k: v for k, v in {"out": args.out, "threads": args.threads, "max_steps": args.max_steps,
                               "max_minutes": args.max_minutes}.items() if v is not None}
     cfg = replace(cfg, **over)
