@@ -294,7 +294,7 @@ def test_predictor_shapes_order_and_errors(rec_onnx, synth):
     probs = r.predict_probs(crops)
     for c, p in zip(crops, probs):
         w = resize_line(c).shape[1]
-        assert p.shape == (math.ceil(w / 8), CS.num_classes)
+        assert p.shape == (math.ceil(w / r.width_stride), CS.num_classes)
         np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-4)
     # batching does not change results: each crop alone gives the same probabilities
     alone = r.predict_probs([crops[2]])[0]

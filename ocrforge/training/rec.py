@@ -86,17 +86,21 @@ class LineMix:
         self.charset = charset
         self.rng = rng
         self.sources: List[LmdbLines] = []
-        self.synth = self._load(cfg.synth)
+        self.synth = self._load(cfg.synth, cfg.synth_kinds)
         self.real = self._load(cfg.real) if cfg.real else None
 
-    def _load(self, paths: Sequence[str]) -> BucketSampler:
+    def _usable(self, text: str, width: int, meta: dict, kinds) -> bool:
+        return (bool(self.charset.encode(text)) and width <= self.cfg.max_width * 1.25
+                and (kinds is None or meta.get("kind") in kinds))
+
+    def _load(self, paths: Sequence[str], kinds=None) -> BucketSampler:
         records = []
         for p in paths:
             for src in open_line_sources(p):
                 sid = len(self.sources)
                 self.sources.append(src)
                 for key, width, text, meta in src.index():
-                    if self.charset.encode(text) and width <= self.cfg.max_width * 1.25:
+                    if self._usable(text, width, meta, kinds):
                         records.append((sid, key, width, text, meta))
         if not records:
             raise ValueError(f"no usable lines in {list(paths)}")
@@ -120,7 +124,7 @@ class LineMix:
         for src in fresh:
             sid = len(self.sources)
             self.sources.append(src)
-            records += [(sid, k, w, t, m) for k, w, t, m in src.index() if self.charset.encode(t) and w <= self.cfg.max_width * 1.25]
+            records += [(sid, k, w, t, m) for k, w, t, m in src.index() if self._usable(t, w, m, self.cfg.synth_kinds)]
         self.synth = BucketSampler(records, self.cfg, self.rng, self.width_stride)
 
     def next_batch(self):

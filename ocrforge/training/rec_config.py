@@ -14,6 +14,7 @@ class RecTrainConfig:
     synth: List[str] = field(default_factory=lambda: ["~/.cache/ocrforge/data/rec_synth_v1"])
     real: List[str] = field(default_factory=list)  # line LMDBs made by `ocrforge data prepare`
     real_ratio: float = 0.25  # fraction of batches drawn from real data
+    synth_kinds: Optional[List[str]] = None  # keep only these synthetic kinds (a curriculum); None: all
     val_synth: Optional[str] = "~/.cache/ocrforge/data/rec_val_heldout"  # held-out fonts
     val_real: List[str] = field(default_factory=list)
     val_lines: int = 1000  # per validation set, to keep validation under a minute on 2 cores
