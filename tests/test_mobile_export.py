@@ -139,3 +139,33 @@ def test_cli_reports_a_missing_model_in_one_line(tmp_path):
     assert proc.returncode != 0
     assert "not found" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_qdq_int8_model_is_dequantized_with_its_saturation(det_onnx, tmp_path):
+    """ONNX Runtime's static INT8 (QDQ) drops a Relu before a Q whose range starts at 0: the float
+    twin must keep that clamp, or activations run away (they did, before Q/DQ became Clip)."""
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    rng = np.random.default_rng(0)
+    pages = [rng.uniform(-1, 1, (1, 3, 64, 96)).astype(np.float32) for _ in range(4)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter({"images": p} for p in pages)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    int8 = tmp_path / "det_int8.onnx"
+    quantize_static(str(det_onnx), str(int8), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    q = onnx.load(str(int8))
+    assert mobile.is_qdq(q)
+    f = mobile.dequantize_qdq(q)
+    onnx.checker.check_model(f)
+    assert not mobile.is_qdq(f) and "Clip" in {n.op_type for n in f.graph.node}
+    a = ort.InferenceSession(str(int8)).run(None, {"images": pages[0]})[0]
+    b = ort.InferenceSession(f.SerializeToString()).run(None, {"images": pages[0]})[0]
+    assert a.shape == b.shape and np.abs(a - b).max() < 0.05

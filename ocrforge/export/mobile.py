@@ -94,6 +94,123 @@ def read_model_info(path: Path) -> ModelInfo:
                      width_stride=int(meta.get("width_stride", 4)), metadata=meta)
 
 
+# ------------------------------------------------------------------------------------ INT8 (QDQ) sources
+
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+def is_qdq(model) -> bool:
+    return any(n.op_type in QDQ_OPS for n in model.graph.node)
+
+
+def dequantize_qdq(model):
+    """A QDQ-quantized ONNX model (ONNX Runtime's static INT8) as a plain float graph.
+
+    Neither PNNX nor MNNConvert reads QuantizeLinear/DequantizeLinear (PNNX aborts, MNN writes an
+    empty model), and each mobile runtime has its own INT8 path (ncnn2int8, MNN's quantizer)
+    that wants float input. Weights become ``(q - zero_point) * scale`` (the INT8 grid, so the
+    float model holds exactly the quantized weights); each activation Quantize->Dequantize pair
+    becomes a Clip to the range it could represent (what is left of the quantization is the
+    rounding to the grid). Returns a new ModelProto; ModelError if a Q/DQ node fits neither pattern.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    inits = {t.name: t for t in g.initializer}
+
+    def const(name: str) -> Optional[np.ndarray]:
+        return numpy_helper.to_array(inits[name]) if name in inits else None
+
+    # Nodes are tracked by position: protobuf may hand out a fresh Python wrapper on every access.
+    nodes = list(g.node)
+    rename: Dict[str, str] = {}  # tensor name -> the name that replaces it
+    new_inits, drop = [], set()
+    for k, node in enumerate(nodes):
+        if node.op_type != "DequantizeLinear":
+            continue
+        q = const(node.input[0])
+        if q is None:
+            continue  # an activation's DQ; handled with its Q below
+        scale = const(node.input[1])
+        zero = const(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros_like(scale, dtype=q.dtype)
+        if scale is None or zero is None:
+            raise ModelError(f"DequantizeLinear {node.name!r} has a non-constant scale or zero point")
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        if scale.ndim == 1 and q.ndim > 1:  # per-channel
+            shape = [1] * q.ndim
+            shape[axis % q.ndim] = -1
+            scale, zero = scale.reshape(shape), zero.reshape(shape)
+        w = ((q.astype(np.float64) - zero.astype(np.float64)) * scale.astype(np.float64)).astype(np.float32)
+        new_inits.append(numpy_helper.from_array(w, node.output[0]))
+        drop.add(k)
+    consumers: Dict[str, List[int]] = {}
+    for k, node in enumerate(nodes):
+        for name in node.input:
+            consumers.setdefault(name, []).append(k)
+    clips: Dict[int, object] = {}  # position of a Q node -> the Clip that replaces its Q/DQ pair
+    for k, node in enumerate(nodes):
+        if node.op_type != "QuantizeLinear":
+            continue
+        users = consumers.get(node.output[0], [])
+        if not users or any(nodes[u].op_type != "DequantizeLinear" for u in users):
+            raise ModelError(f"QuantizeLinear {node.name!r} feeds something other than DequantizeLinear")
+        # The pair saturates at the ends of the integer range, and the quantizer relies on it: it
+        # drops a Relu (or clamp) before a Q whose range starts at 0. So the float stand-in is a Clip.
+        scale = const(node.input[1])
+        zero = const(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
+        if scale is None or zero is None or scale.size != 1:
+            raise ModelError(f"QuantizeLinear {node.name!r} has no constant per-tensor scale")
+        info = np.iinfo(zero.dtype)
+        lo = np.float32((float(info.min) - float(zero.ravel()[0])) * float(scale.ravel()[0]))
+        hi = np.float32((float(info.max) - float(zero.ravel()[0])) * float(scale.ravel()[0]))
+        base = node.output[0] + "_float"
+        new_inits += [numpy_helper.from_array(np.array(lo, np.float32), base + "_min"),
+                      numpy_helper.from_array(np.array(hi, np.float32), base + "_max")]
+        clips[k] = onnx.helper.make_node("Clip", [node.input[0], base + "_min", base + "_max"], [base],
+                                         name=(node.name or base) + "_as_clip")
+        drop.add(k)
+        for u in users:
+            rename[nodes[u].output[0]] = base
+            drop.add(u)
+    leftover = [n.name for k, n in enumerate(nodes) if n.op_type in QDQ_OPS and k not in drop]
+    if leftover:
+        raise ModelError(f"cannot dequantize Q/DQ nodes {leftover[:3]}")
+
+    def resolve(name: str) -> str:
+        while name in rename:
+            name = rename[name]
+        return name
+
+    kept = [clips[k] if k in clips else n for k, n in enumerate(nodes) if k not in drop or k in clips]
+    for n in kept:
+        for i, name in enumerate(n.input):
+            n.input[i] = resolve(name)
+    # A graph output that was a DQ's result: its float producer now writes it under that name.
+    for out in g.output:
+        src = resolve(out.name)
+        if src == out.name:
+            continue
+        for n in kept:
+            for i, name in enumerate(n.input):
+                if name == src:
+                    n.input[i] = out.name
+            for i, name in enumerate(n.output):
+                if name == src:
+                    n.output[i] = out.name
+    del g.node[:]
+    g.node.extend(kept)
+    used = {name for n in g.node for name in n.input}
+    keep_inits = [t for t in list(g.initializer) + new_inits if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep_inits)
+    del g.value_info[:]  # shapes of removed tensors; runtimes infer what they need
+    return m
+
+
 # ------------------------------------------------------------------------------------ export
 
 
@@ -107,6 +224,7 @@ class MobileModel:
     input_blob: str
     output_blob: str
     manifest: Path
+    reference: Path  # the float ONNX the files were converted from (the model itself, or its dequantized twin)
 
 
 @dataclass(frozen=True)
@@ -243,15 +361,46 @@ def export_mobile(model: str | Path, target: str, out_dir: str | Path, fp16: boo
     info = read_model_info(onnx_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files, input_blob, output_blob = TARGETS[target].convert(onnx_path, info, out, fp16)
+    with tempfile.TemporaryDirectory(prefix="ocrforge-mobile-") as tmp:
+        source, dequantized = _float_source(onnx_path, Path(tmp))
+        files, input_blob, output_blob = TARGETS[target].convert(source, info, out, fp16)
+        reference = onnx_path
+        if dequantized:
+            # Kept: it is what the mobile files were converted from, so parity is judged against it.
+            reference = out / f"{onnx_path.stem}.dequantized.onnx"
+            shutil.copyfile(source, reference)
+            files["dequantized_onnx"] = reference
     if info.is_recognizer:
         charset = _charset_file(info)
         files["charset"] = out / charset.name
         shutil.copyfile(charset, files["charset"])
     manifest = out / f"{onnx_path.stem}.{target}.json"
-    manifest.write_text(json.dumps(_manifest(target, info, files, input_blob, output_blob, onnx_path, fp16),
-                                   ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return MobileModel(target, info, files, input_blob, output_blob, manifest)
+    doc = _manifest(target, info, files, input_blob, output_blob, onnx_path, fp16)
+    doc["source"]["dequantized_from_int8"] = dequantized
+    manifest.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return MobileModel(target, info, files, input_blob, output_blob, manifest, reference)
+
+
+# ONNX Runtime's dynamic-quantization and QOperator ops: no mobile converter reads them, and
+# unlike QDQ they do not map back to one float op each.
+UNCONVERTIBLE_QUANT_OPS = {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "DynamicQuantizeLSTM",
+                           "QLinearConv", "QLinearMatMul", "QAttention"}
+
+
+def _float_source(onnx_path: Path, tmp: Path) -> Tuple[Path, bool]:
+    """The model to hand a converter: the file itself, or its dequantized twin for a QDQ INT8 model."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    bad = sorted({n.op_type for n in model.graph.node} & UNCONVERTIBLE_QUANT_OPS)
+    if bad:
+        raise ModelError(f"{onnx_path.name} is quantized with {', '.join(bad)}, which mobile converters cannot read; "
+                         "export from the FP32 model (NCNN and MNN quantize with their own tools)")
+    if not is_qdq(model):
+        return onnx_path, False
+    path = tmp / onnx_path.name  # same stem, so output files are named after the shipped model
+    onnx.save(dequantize_qdq(model), str(path))
+    return path, True
 
 
 def _manifest(target, info: ModelInfo, files, input_blob, output_blob, onnx_path: Path, fp16: bool) -> dict:
@@ -362,13 +511,14 @@ class ParityReport:
     onnx_ms: float  # mean per input, host CPU, 1 thread
     mobile_ms: float
     mismatches: List[Tuple[int, str, str]] = field(default_factory=list)  # (index, onnx text, mobile text)
+    compared: str = "greedy text"  # what "same" means: the line's text, or a page's boxes
 
     @property
     def agreement(self) -> float:
         return self.same_text / self.n if self.n else 1.0
 
     def summary(self) -> str:
-        return (f"{self.target} vs ONNX Runtime on {self.n} {self.source}: same greedy text on {self.same_text}/{self.n} "
+        return (f"{self.target} vs ONNX Runtime on {self.n} {self.source}: same {self.compared} on {self.same_text}/{self.n} "
                 f"({100 * self.agreement:.2f} %), max |dp| {self.max_abs_diff:.2e}, "
                 f"{self.onnx_ms:.1f} ms (ORT) vs {self.mobile_ms:.1f} ms per input on this host")
 
@@ -459,7 +609,7 @@ def det_parity(onnx_path: str | Path, model: MobileModel, pages: Sequence[np.nda
             mismatches.append((i, f"{len(a)} boxes", f"{len(b)} boxes"))
     n = len(pages)
     return ParityReport(model.target, source, n, same, worst, 1000 * t_onnx / max(n, 1), 1000 * t_mobile / max(n, 1),
-                        mismatches)
+                        mismatches, compared="boxes (within 1 px)")
 
 
 # ------------------------------------------------------------------------------------ check data
@@ -577,12 +727,13 @@ def _run_cli(args: argparse.Namespace) -> int:
     reports: List[ParityReport] = []
     if model.info.is_recognizer:
         if args.check_lines:
-            reports.append(rec_parity(args.model, model, synthetic_lines(args.check_lines), "synthetic Chinese lines"))
+            reports.append(rec_parity(model.reference, model, synthetic_lines(args.check_lines),
+                                      "synthetic Chinese lines"))
         if args.sroie:
-            reports.append(rec_parity(args.model, model, sroie_dev_lines(args.sroie, args.sroie_lines),
+            reports.append(rec_parity(model.reference, model, sroie_dev_lines(args.sroie, args.sroie_lines),
                                       "SROIE dev lines"))
     elif args.check_lines:
-        reports.append(det_parity(args.model, model, synthetic_pages(max(1, args.check_lines // 30)),
+        reports.append(det_parity(model.reference, model, synthetic_pages(max(1, args.check_lines // 30)),
                                   "synthetic pages"))
     ok = True
     for r in reports:
