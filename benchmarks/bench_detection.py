@@ -96,6 +96,24 @@ def sweep(det, loaded, max_side: int) -> list:
     return out
 
 
+def orientation_accuracy(det, loaded, classifier) -> dict:
+    """Page 0/90/180/270 accuracy: every page turned four ways, angle read from detected lines."""
+    from ocrforge.detection.orientation import page_orientation
+
+    hits, times = {0: 0, 90: 0, 180: 0, 270: 0}, []
+    for _, img in loaded:
+        for angle in hits:
+            turned = np.ascontiguousarray(np.rot90(img, angle // 90))
+            t0 = time.perf_counter()
+            polys = lambda im: [d.polygon for d in det.detect(im)]  # noqa: E731
+            res = page_orientation(turned, polys(turned), classifier, detect=polys)
+            times.append((time.perf_counter() - t0) * 1000)
+            hits[angle] += res.angle == angle
+    m = _metrics()
+    return {"accuracy": sum(hits.values()) / (4 * len(loaded)), "per_angle": {k: v / len(loaded) for k, v in hits.items()},
+            "pages": len(loaded), "ms_p50_with_detection": m.percentile(times, 50)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", action="append", help="ONNX model (repeat to compare); default: shipped")
@@ -105,6 +123,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-side", type=int, action="append")
     ap.add_argument("--sweep", action="store_true", help="grid over thresh/box_thresh/unclip_ratio")
+    ap.add_argument("--orientation", action="store_true", help="page orientation accuracy on turned pages")
     ap.add_argument("--out", help="write results JSON here")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -121,6 +140,14 @@ def main(argv=None) -> int:
         det.detect(loaded[0][1])  # warm-up, untimed
         if args.sweep:
             results += sweep(det, loaded, max_side)
+            continue
+        if args.orientation:
+            from ocrforge.detection.orientation import LineOrientationClassifier
+
+            r = orientation_accuracy(det, loaded, LineOrientationClassifier(threads=args.threads))
+            r.update(model=str(det.model_path), max_side=max_side)
+            results.append(r)
+            print(json.dumps(r), flush=True)
             continue
         r = evaluate(det, loaded)
         r.update(model=str(det.model_path), max_side=max_side, pages=len(loaded), threads=args.threads,

@@ -53,6 +53,21 @@ def test_page_orientation_from_lines(angle):
     assert all(c.shape[1] > c.shape[0] for c in clf.seen)  # crops handed over as horizontal lines
 
 
+@pytest.mark.parametrize("angle", [90, 270])
+def test_page_orientation_redetects_turned_pages(angle):
+    img, polys = _page(angle)
+    back_img, back_polys = _page(angle - 90)  # what turning the page 90° clockwise gives
+    calls = []
+
+    def detect(im):
+        calls.append(im)
+        return back_polys
+
+    res = page_orientation(img, polys, FakeLineClassifier(), detect=detect)
+    assert len(calls) == 1 and np.array_equal(calls[0], back_img)  # re-detected once, turned back
+    assert res.angle == angle
+
+
 def test_page_orientation_without_lines():
     assert page_orientation(np.zeros((10, 10, 3), np.uint8), [], FakeLineClassifier()).angle == 0
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -81,8 +81,14 @@ class PageOrientation:
 
 
 def page_orientation(image: np.ndarray, polygons: Sequence[np.ndarray], classifier: LineOrientationClassifier,
-                     max_lines: int = 24) -> PageOrientation:
-    """0/90/180/270 from the detected line boxes and the line classifier's vote."""
+                     max_lines: int = 24, detect: Optional[Callable[[np.ndarray], Sequence[np.ndarray]]] = None
+                     ) -> PageOrientation:
+    """0/90/180/270 from the detected line boxes and the line classifier's vote.
+
+    `detect` (image -> polygons), when given, re-detects a page found turned by a quarter after
+    turning it back: the detector separates lines far better on upright/upside-down pages than
+    on sideways ones, and the 0/180 vote needs clean single-line crops.
+    """
     boxes = [np.asarray(p, np.float32).reshape(-1, 2) for p in polygons if len(p) >= 4]
     if not boxes:
         return PageOrientation(0, 0.0, 0)
@@ -93,6 +99,10 @@ def page_orientation(image: np.ndarray, polygons: Sequence[np.ndarray], classifi
         return PageOrientation(0, 0.0, 0)
     tall = sum(1 for b, _ in long_ones if np.ptp(b[:, 1]) > np.ptp(b[:, 0]))
     turned = tall > len(long_ones) / 2
+    if turned and detect is not None:
+        upright = np.ascontiguousarray(np.rot90(image, -1))  # undo a 90° ccw turn
+        inner = page_orientation(upright, detect(upright), classifier, max_lines)
+        return PageOrientation((90 + inner.angle) % 360, inner.confidence, inner.lines_used)
     # Largest boxes first: more glyphs, surer votes.
     long_ones.sort(key=lambda bs: -bs[1][0] * bs[1][1])
     crops = []
