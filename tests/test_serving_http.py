@@ -251,7 +251,7 @@ def test_too_many_lines_is_413():
 def test_concurrent_requests_share_recognizer_batches_and_metrics_show_it(monkeypatch):
     monkeypatch.setenv("OCRFORGE_FAKE_CALL_MS", "20")
     metrics = ServingMetrics()
-    ocr = fake_ocr(OcrOptions(batching=BatcherConfig(max_batch_size=64, max_wait_ms=30), on_batch=metrics.observe_batch,
+    ocr = fake_ocr(OcrOptions(batching=BatcherConfig(max_batch_size=64, max_wait_ms=100), on_batch=metrics.observe_batch,
                               dpi=72))
     app = create_app(ocr=ocr, config=ServiceConfig(max_concurrency=8, max_queue=8), metrics=metrics)
     bodies = [png(page_image(2, seed=i)) for i in range(8)]
