@@ -27,7 +27,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "web"
-MODELS = ROOT / "ocrforge" / "models"
 SAMPLE = ROOT / "examples" / "receipt_sample.png"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
@@ -46,9 +45,12 @@ def _missing_tools() -> str | None:
 
 
 def _shipped_models() -> tuple[Path, Path] | None:
-    det = sorted(p for p in MODELS.glob("det_*.onnx") if not p.name.endswith((".fp16.onnx", ".int8.onnx")))
-    rec = sorted(p for p in MODELS.glob("rec_*.onnx") if not p.name.endswith((".fp16.onnx", ".int8.onnx")))
-    return (det[0], rec[0]) if det and rec else None
+    """The detector and recognizer OCR() reads by default, when both are in the package."""
+    from ocrforge.detection.predictor import default_model_path
+    from ocrforge.recognition.predictor import DEFAULT_MODEL
+
+    det, rec = Path(default_model_path()), Path(DEFAULT_MODEL)
+    return (det, rec) if det.is_file() and rec.is_file() else None
 
 
 def _fixture_module():
@@ -144,7 +146,9 @@ def test_browser_reads_the_python_text(built, tmp_path):
     unmatched = list(range(len(js_lines)))
     for text, centre in py_lines:
         j = min(unmatched, key=lambda k: float(np.linalg.norm(js_lines[k][1] - centre)))
-        assert np.linalg.norm(js_lines[j][1] - centre) < 2.0, (text, js_lines[j])
+        # Float models give the same boxes to the bit; the INT8 detector's kernels differ between
+        # native ONNX Runtime and its WebAssembly build, which moved a few corners by 1-2 px.
+        assert np.linalg.norm(js_lines[j][1] - centre) < 4.0, (text, js_lines[j])
         assert js_lines[j][0] == text
         unmatched.remove(j)
 

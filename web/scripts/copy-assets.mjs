@@ -5,11 +5,12 @@
 //  - OpenCV.js, served as a plain file: it is a 10 MB UMD script that a bundler gains nothing from
 //    parsing. (onnxruntime-web's .wasm is found by vite itself through its `new URL(..., import.meta.url)`.)
 //
-// Models come from ../ocrforge/models (newest det_*.onnx / rec_*.onnx) unless OCRFORGE_MODELS_DIR
-// names another folder (the tests use it for tiny fixture models), or OCRFORGE_DET_MODEL /
-// OCRFORGE_REC_MODEL name the files.
+// Models: OCRFORGE_DET_MODEL / OCRFORGE_REC_MODEL when set; else the files the Python package
+// reads by default (asked of python3, or $OCRFORGE_PYTHON); else the newest det_*.onnx / rec_*.onnx
+// of the right task in ../ocrforge/models, or in $OCRFORGE_MODELS_DIR when that is set.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { readOnnxMetadata } from "./onnx-metadata.mjs";
 
@@ -23,18 +24,36 @@ function fail(message) {
   process.exit(1);
 }
 
-function pickModel(dir, prefix) {
+/** The models the Python package reads by default (so the page and `OCR()` use the same files). */
+function pythonDefaults() {
+  const python = process.env.OCRFORGE_PYTHON || "python3";
+  const code = [
+    "from ocrforge.detection.predictor import default_model_path",
+    "from ocrforge.recognition.predictor import DEFAULT_MODEL",
+    "print(default_model_path()); print(DEFAULT_MODEL)",
+  ].join("\n");
+  const run = spawnSync(python, ["-c", code], { cwd: repoRoot, encoding: "utf-8" });
+  if (run.status !== 0) return {};
+  const [det, rec] = run.stdout.trim().split("\n");
+  return { det: existsSync(det) ? det : null, rec: existsSync(rec) ? rec : null };
+}
+
+/** Newest <prefix>*.onnx in dir whose metadata says it does `task` (det_orient_* is not a text detector). */
+function pickModel(dir, prefix, task) {
   if (!existsSync(dir)) return null;
-  // Plain FP32 files only: the .fp16 twins are for GPU providers, which the browser build lacks.
-  const names = readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith(".onnx") && !n.endsWith(".fp16.onnx"));
+  // Plain files only: .fp16 twins are for GPU providers, which the browser build lacks.
+  const names = readdirSync(dir)
+    .filter((n) => n.startsWith(prefix) && n.endsWith(".onnx") && !n.endsWith(".fp16.onnx"))
+    .filter((n) => (readOnnxMetadata(readFileSync(join(dir, n))).ocrforge_task || task) === task);
   if (names.length === 0) return null;
   names.sort((a, b) => statSync(join(dir, b)).mtimeMs - statSync(join(dir, a)).mtimeMs || a.localeCompare(b));
   return join(dir, names[0]);
 }
 
 const modelsDir = resolve(process.env.OCRFORGE_MODELS_DIR || join(repoRoot, "ocrforge", "models"));
-const detPath = process.env.OCRFORGE_DET_MODEL ? resolve(process.env.OCRFORGE_DET_MODEL) : pickModel(modelsDir, "det_");
-const recPath = process.env.OCRFORGE_REC_MODEL ? resolve(process.env.OCRFORGE_REC_MODEL) : pickModel(modelsDir, "rec_");
+const defaults = process.env.OCRFORGE_MODELS_DIR ? {} : pythonDefaults();
+const detPath = process.env.OCRFORGE_DET_MODEL ? resolve(process.env.OCRFORGE_DET_MODEL) : defaults.det || pickModel(modelsDir, "det_", "detection");
+const recPath = process.env.OCRFORGE_REC_MODEL ? resolve(process.env.OCRFORGE_REC_MODEL) : defaults.rec || pickModel(modelsDir, "rec_", "recognition");
 if (!detPath || !existsSync(detPath)) fail(`no detector model (det_*.onnx) in ${modelsDir}`);
 if (!recPath || !existsSync(recPath)) fail(`no recognizer model (rec_*.onnx) in ${modelsDir}`);
 

@@ -125,7 +125,8 @@ export class BrowserOCR {
         if (this.settings.dropEmpty && r.text.trim() === "") return;
         lines.push({ text: r.text, confidence: r.confidence, polygon: quad, vertical: crops[i].vertical });
       });
-      return { lines, timings: { detectMs: t1 - t0, recognizeMs: t2 - t1, totalMs: t2 - t0 } };
+      // `boxes`: every detected quad, also those read as empty (dropped from `lines` like in Python).
+      return { lines, boxes: quads, timings: { detectMs: t1 - t0, recognizeMs: t2 - t1, totalMs: t2 - t0 } };
     } finally {
       bgr.delete();
     }

@@ -164,6 +164,7 @@ try {
     crossOriginIsolated: threads.isolated,
     hardwareConcurrency: threads.cores,
     lines: first.result.lines.map((l) => ({ text: l.text, confidence: l.confidence, polygon: l.polygon })),
+    boxes: first.result.boxes,
     shown: first.shown,
     firstRead: first.result.timings,
     warmReads: warm.map(({ text, ...t }) => t),
