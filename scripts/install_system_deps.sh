@@ -6,12 +6,19 @@
 #   sh scripts/install_system_deps.sh --python   # only what `python3 -m venv` needs
 set -eu
 
-PACKAGES="fonts-noto-cjk fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei fonts-wqy-microhei \
-fonts-lxgw-wenkai fonts-seto fonts-dejavu fonts-liberation2 fonts-urw-base35 fonts-freefont-ttf \
-poppler-utils"
+# fonts-arphic-gbsn00lp and fonts-arphic-gkai00mp are the held-out (evaluation-only) faces.
+# chromium runs the browser build's end-to-end test (tests/test_web_e2e.py).
+PACKAGES="fonts-noto-cjk fonts-arphic-uming fonts-arphic-ukai fonts-arphic-gbsn00lp fonts-arphic-gkai00mp \
+fonts-wqy-zenhei fonts-wqy-microhei fonts-lxgw-wenkai fonts-seto fonts-dejavu fonts-liberation2 \
+fonts-urw-base35 fonts-freefont-ttf poppler-utils chromium"
 
 if [ "${1:-}" = "--python" ]; then
     PACKAGES=""
+fi
+
+# The browser build needs Node.js and npm; machines that have their own (nvm, images) keep it.
+if [ -n "$PACKAGES" ] && ! command -v npm >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
 fi
 
 # `python3 -m venv` needs Debian's python3-venv unless python3 comes from elsewhere (pyenv, conda).
