@@ -269,3 +269,20 @@ def test_resume_continues_same_run(tmp_path):
     for k, v in full["model"].items():
         if v.is_floating_point():
             torch.testing.assert_close(second["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_shipped_detector_finds_printed_lines():
+    from ocrforge.detection.predictor import TextDetector, default_model_path
+
+    if not default_model_path().exists():
+        pytest.skip("no shipped detector")
+    img = np.full((420, 360, 3), 255, np.uint8)
+    lines = ["TOTAL RM 12.50", "CASH 20.00", "CHANGE 7.50", "THANK YOU"]
+    for i, t in enumerate(lines):
+        cv2.putText(img, t, (20, 60 + 80 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    dets = TextDetector(threads=1).detect(img)
+    # every printed line is covered by a detection whose box sits on that line's row
+    for i in range(len(lines)):
+        y = 60 + 80 * i - 10
+        assert any(d.polygon[:, 1].min() <= y <= d.polygon[:, 1].max() and d.polygon[:, 0].min() < 60 for d in dets), i
+    assert len(dets) <= 2 * len(lines)
