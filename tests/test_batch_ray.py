@@ -19,6 +19,8 @@ from ocrforge.batch import BatchConfig, items_of, run_batch  # noqa: E402
 
 @pytest.mark.slow  # ~20 s of Ray start-up on an idle 2-core machine, much more under load
 def test_ray_job_reads_every_input_once(tmp_path, monkeypatch):
+    # A loaded 2-core machine can take longer than Ray's default to start its raylet.
+    monkeypatch.setenv("RAY_raylet_start_wait_time_s", "180")
     monkeypatch.setenv("OCRFORGE_FAKE_CALL_MS", "0")
     monkeypatch.setenv("OCRFORGE_FAKE_LINE_MS", "0")
     src = tmp_path / "in"
