@@ -26,9 +26,12 @@ OCRBENCH = REPO.parent / "shared" / "tools"
 SROIE = REPO.parent / "shared" / "data" / "sroie"
 
 
-def run_engine(python: str, engine: str, data: Path, split: str, out: Path, threads: int, opts=(), name: str = "") -> dict:
+def run_engine(python: str, engine: str, data: Path, split: str, out: Path, threads: int, opts=(), name: str = "",
+               limit=None, tasks: str = "lines") -> dict:
     cmd = [python, "-m", "ocrbench", "run", "--engine", engine, "--data", str(data), "--split", split,
-           "--tasks", "lines", "--threads", str(threads), "--out", str(out)]
+           "--tasks", tasks, "--threads", str(threads), "--out", str(out)]
+    if limit:
+        cmd += ["--limit", str(limit)]
     if name:
         cmd += ["--name", name]
     for o in opts:
@@ -43,14 +46,12 @@ def hard_split(pred_jsonl: Path, tags: dict) -> dict:
 
     acc = {"hard": [0, 0], "clean": [0, 0]}
     for line in pred_jsonl.read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        if r.get("task") not in (None, "lines"):
-            continue
-        sid = str(r.get("id", ""))
-        gt, pred = str(r.get("gt", r.get("gt_text", ""))), str(r.get("pred", r.get("text", "")))
-        key = "hard" if tags.get(sid, {}).get("hard") else "clean"
-        acc[key][0] += Levenshtein.distance(pred.upper(), gt.upper())
-        acc[key][1] += len(gt)
+        r = json.loads(line)  # one image: {"id", "lines": [{"i", "gt", "pred", "conf"}]}
+        key = "hard" if tags.get(str(r.get("id")), {}).get("hard") else "clean"
+        for ln in r.get("lines", []):
+            gt, pred = ln["gt"].strip(), ln["pred"].strip()
+            acc[key][0] += Levenshtein.distance(pred.upper(), gt.upper())
+            acc[key][1] += len(gt)
     return {f"cer_{k}": round(e / max(1, n), 4) for k, (e, n) in acc.items()}
 
 
@@ -62,7 +63,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bench-data", default="~/.cache/ocrforge/bench")
     ap.add_argument("--peers-python", default="/tmp/venv-peers/bin/python")
     ap.add_argument("--engines", default="ocrforge,rapidocr,tesseract")
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="first N ids of each synthetic set (one line per id)")
+    ap.add_argument("--sroie-limit", type=int, default=None, help="first N receipts of the SROIE eval split")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +81,8 @@ def main(argv=None) -> int:
             py = sys.executable if eng == "ocrforge" else args.peers_python
             opts = ["lang=eng+chi_sim"] if eng == "tesseract" and s == "zh_heldout" else []
             res_path = out / f"{s}__{eng}.json"
-            res = run_engine(py, eng, data, split, res_path, args.threads, opts)
+            limit = args.sroie_limit if s == "sroie_eval" else args.limit
+            res = run_engine(py, eng, data, split, res_path, args.threads, opts, limit=limit)
             lines = res.get("lines") or res.get("metrics", {}).get("lines") or {}
             row = {"engine": eng, "set": s, "lines": lines}
             if tags_path and tags_path.exists():
