@@ -318,3 +318,20 @@ def test_dynamic_int8_quantization_keeps_interface(rec_onnx, tmp_path, synth):
     r = TextRecognizer(q, threads=1)
     crop = synth.sample(1).image
     assert r.predict_probs([crop])[0].shape[1] == CS.num_classes
+
+
+def test_latin_charset_is_printable_ascii_and_filters_uncovered_lines(tmp_path, synth):
+    from ocrforge.recognition.charset import build_charset_latin_v1
+    from ocrforge.training.rec import LineMix
+    from ocrforge.training.rec_config import RecTrainConfig
+
+    latin = load_charset("latin_v1")
+    on_disk = [" " if ln == SPACE_TOKEN else ln for ln in charset_path("latin_v1").read_text(encoding="utf-8").split("\n") if ln]
+    assert on_disk == build_charset_latin_v1() and latin.num_classes == 96
+    assert latin.covers("TOTAL RM 12.50") and not latin.covers("合计 12.50")
+    data = _tiny_lmdb(tmp_path / "s" / "shard_00000", synth, n=40)
+    (tmp_path / "s" / "config.json").write_text("{}")
+    mix = LineMix(RecTrainConfig(synth=[str(tmp_path / "s")], real=[]), latin, random.Random(0))
+    kept = [r for b in mix.synth.buckets.values() for r in b]
+    assert kept and all(latin.covers(r[3]) for r in kept)  # no line trains on a label with dropped hanzi
+    assert len(kept) < 40

@@ -1,7 +1,7 @@
 """The recognizer's alphabet: GB2312 hanzi + printable ASCII + full-width forms + bill symbols.
 
 The charset is one versioned text file (``charset_v1.txt``), one character per line, in index
-order. Index 0 is the CTC blank and is not in the file; a space is stored as the escape ``<space>``.
+order. ``latin_v1`` (printable ASCII) is a documented subset for Latin-only models. Index 0 is the CTC blank and is not in the file; a space is stored as the escape ``<space>``.
 ``build_charset_v1()`` regenerates the file from the codecs, so its content is reproducible and a
 test checks the file against it. A model records its charset version; loading a model with a
 different charset fails loudly instead of decoding garbage.
@@ -99,11 +99,19 @@ def charset_path(version: str = DEFAULT_VERSION) -> Path:
     return CHARSET_DIR / f"charset_{version}.txt"
 
 
+def build_charset_latin_v1() -> List[str]:
+    """Printable ASCII only: for Latin-script receipts and documents (a small, fast-to-train head)."""
+    return [chr(c) for c in range(0x20, 0x7F)]
+
+
+BUILDERS = {"v1": build_charset_v1, "latin_v1": build_charset_latin_v1}
+
+
 def write_charset(version: str = DEFAULT_VERSION) -> Path:
-    if version != "v1":
+    if version not in BUILDERS:
         raise ValueError(f"no builder for charset {version!r}")
     path = charset_path(version)
-    lines = [SPACE_TOKEN if ch == " " else ch for ch in build_charset_v1()]
+    lines = [SPACE_TOKEN if ch == " " else ch for ch in BUILDERS[version]()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -118,5 +126,5 @@ def load_charset(version: str = DEFAULT_VERSION) -> Charset:
 
 
 if __name__ == "__main__":
-    p = write_charset()
-    print(p, load_charset().num_classes)
+    for v in BUILDERS:
+        print(write_charset(v), load_charset(v).num_classes)

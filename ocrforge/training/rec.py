@@ -90,7 +90,8 @@ class LineMix:
         self.real = self._load(cfg.real) if cfg.real else None
 
     def _usable(self, text: str, width: int, meta: dict, kinds) -> bool:
-        return (bool(self.charset.encode(text)) and width <= self.cfg.max_width * 1.25
+        # `covers`: a line with characters outside the charset would be trained on a wrong label.
+        return (bool(self.charset.encode(text)) and self.charset.covers(text) and width <= self.cfg.max_width * 1.25
                 and (kinds is None or meta.get("kind") in kinds))
 
     def _load(self, paths: Sequence[str], kinds=None) -> BucketSampler:
@@ -226,7 +227,8 @@ def evaluate(model: CRNN, source_paths: Sequence[str], charset: Charset, limit: 
     for p in source_paths:
         for src in open_line_sources(p):
             for key, width, text, meta in src.index():
-                records.append((src, key, width, text, meta))
+                if charset.covers(text):
+                    records.append((src, key, width, text, meta))
     rng = random.Random(1234)
     if len(records) > limit:
         records = rng.sample(records, limit)
@@ -294,7 +296,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
-    charset = load_charset()
+    charset = load_charset(cfg.charset)
     model = build_model(cfg.model, num_classes=charset.num_classes, **cfg.model_overrides).to(device)
     center = CenterLoss(charset.num_classes, model.sequence.out_features).to(device) if cfg.center_loss_weight > 0 else None
     params = list(model.parameters()) + (list(center.parameters()) if center else [])
