@@ -335,3 +335,29 @@ def test_latin_charset_is_printable_ascii_and_filters_uncovered_lines(tmp_path, 
     kept = [r for b in mix.synth.buckets.values() for r in b]
     assert kept and all(latin.covers(r[3]) for r in kept)  # no line trains on a label with dropped hanzi
     assert len(kept) < 40
+
+
+def test_sigterm_saves_a_checkpoint_to_resume_from(tmp_path, synth):
+    import os
+    import signal
+    import threading
+
+    from ocrforge.training.rec import train
+    from ocrforge.training.rec_config import RecTrainConfig
+
+    _tiny_lmdb(tmp_path / "synth" / "shard_00000", synth)
+    (tmp_path / "synth" / "config.json").write_text("{}")
+    cfg = RecTrainConfig(synth=[str(tmp_path / "synth")], real=[], val_synth=None, tokens_per_batch=400, max_batch=8,
+                         max_steps=10_000, val_every=10_000, log_every=1, threads=1, out=str(tmp_path / "run"),
+                         checkpoint_minutes=100)
+    logs = []
+
+    def kill_after_two_steps(msg):
+        logs.append(msg)
+        if msg.startswith("step 2 "):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    last = train(cfg, log=kill_after_two_steps)
+    state = torch.load(last, weights_only=False)
+    assert 2 <= state["step"] <= 3 and any("stopped by signal" in m for m in logs)
+    assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back

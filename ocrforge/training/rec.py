@@ -336,7 +336,17 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
                         train_config=cfg.to_dict(), charset_version=charset.version,
                         elapsed=elapsed_before + time.time() - t_start)
 
-    while step < cfg.max_steps:
+    # SIGTERM/SIGINT (a stopped session, `kill`, Ctrl-C) end the loop at a step boundary and the run
+    # saves last.pt on the way out, so stopping never costs more than the step in flight.
+    stop = {"requested": False}
+
+    def _request_stop(signum, frame):
+        stop["requested"] = True
+
+    import signal
+
+    previous = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    while step < cfg.max_steps and not stop["requested"]:
         if cfg.max_minutes and (elapsed_before + time.time() - t_start) / 60 > cfg.max_minutes:
             break
         for g in opt.param_groups:
@@ -384,6 +394,10 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
             checkpoint(last)
             t_ckpt = time.time()
     checkpoint(last)
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    if stop["requested"]:
+        log(f"stopped by signal at step {step}; saved {last}")
     logf.close()
     valf.close()
     return last
