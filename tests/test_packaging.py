@@ -99,11 +99,14 @@ def test_reading_path_never_imports_torch():
 
 
 def _shipped_models() -> bool:
-    models = REPO / "ocrforge" / "models"
-    return any(models.glob("det_*.onnx")) and any(models.glob("rec_*.onnx"))
+    """The detector and recognizer OCR() reads by default are both in the package."""
+    from ocrforge.detection.predictor import default_model_path
+    from ocrforge.recognition.predictor import DEFAULT_MODEL
+
+    return Path(default_model_path()).is_file() and Path(DEFAULT_MODEL).is_file()
 
 
-@pytest.mark.skipif(not _shipped_models(), reason="no shipped det_*.onnx / rec_*.onnx in ocrforge/models yet")
+@pytest.mark.skipif(not _shipped_models(), reason="OCR()'s default detector/recognizer not in ocrforge/models yet")
 def test_reading_with_shipped_models_never_imports_torch():
     real = "OCR(threads=1).read({!r})".format(str(REPO / "examples" / "receipt_sample.png"))
     script = READ_WITHOUT_TORCH.format(tests=str(REPO / "tests"), repo=str(REPO), real=real,
