@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--peers-python", default="/tmp/venv-peers/bin/python")
     ap.add_argument("--engines", default="ocrforge,rapidocr,tesseract")
     ap.add_argument("--limit", type=int, default=None, help="first N ids of each synthetic set (one line per id)")
+    ap.add_argument("--ocrforge-opt", action="append", default=[], metavar="KEY=VALUE",
+                    help="OCR() option for our engine, e.g. rec_model=ocrforge/models/rec_..._latin.onnx")
     ap.add_argument("--sroie-limit", type=int, default=None, help="first N receipts of the SROIE eval split")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -80,6 +82,8 @@ def main(argv=None) -> int:
         for eng in args.engines.split(","):
             py = sys.executable if eng == "ocrforge" else args.peers_python
             opts = ["lang=eng+chi_sim"] if eng == "tesseract" and s == "zh_heldout" else []
+            if eng == "ocrforge":
+                opts = list(args.ocrforge_opt)
             res_path = out / f"{s}__{eng}.json"
             limit = args.sroie_limit if s == "sroie_eval" else args.limit
             res = run_engine(py, eng, data, split, res_path, args.threads, opts, limit=limit)
