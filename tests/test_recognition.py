@@ -361,3 +361,18 @@ def test_sigterm_saves_a_checkpoint_to_resume_from(tmp_path, synth):
     state = torch.load(last, weights_only=False)
     assert 2 <= state["step"] <= 3 and any("stopped by signal" in m for m in logs)
     assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
+
+
+def test_init_from_copies_matching_tensors_and_leaves_the_new_head(tmp_path):
+    from ocrforge.training.rec import init_weights_from, save_checkpoint
+
+    torch.manual_seed(0)
+    latin = build_model("crnn_mobilenetv3_small", num_classes=96)
+    save_checkpoint(tmp_path / "latin.pt", model=latin.state_dict())
+    zh = build_model("crnn_mobilenetv3_small")
+    head_before = zh.head.fc.weight.clone()
+    report = init_weights_from(zh, str(tmp_path / "latin.pt"))
+    assert torch.equal(zh.backbone.stem[0].weight, latin.backbone.stem[0].weight)
+    assert torch.equal(zh.sequence.rnn.weight_hh_l0, latin.sequence.rnn.weight_hh_l0)
+    assert torch.equal(zh.head.fc.weight, head_before)  # 7,039-class head: shape differs, stays fresh
+    assert "head.fc.weight" in report

@@ -284,6 +284,18 @@ def load_model_from_checkpoint(path: str | Path, map_location="cpu") -> CRNN:
     return model.eval()
 
 
+def init_weights_from(model: nn.Module, checkpoint: str) -> str:
+    """Copy every tensor whose name and shape match (e.g. a Latin model's CNN and BiLSTM into a
+    zh+en model whose CTC head differs); returns a one-line report."""
+    state = torch.load(Path(checkpoint).expanduser(), map_location="cpu", weights_only=False)["model"]
+    own = model.state_dict()
+    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    own.update(taken)
+    model.load_state_dict(own)
+    skipped = sorted(k for k in own if k not in taken)
+    return f"initialized {len(taken)}/{len(own)} tensors from {checkpoint}; fresh: {', '.join(skipped[:6])}"
+
+
 # ------------------------------------------------------------------------------------------
 # Training loop
 # ------------------------------------------------------------------------------------------
@@ -316,6 +328,8 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
         log(f"resumed from {last} at step {step}")
     elif resume:
         log(f"no checkpoint at {last}: starting fresh")
+    if step == 0 and cfg.init_from:
+        log(init_weights_from(model, cfg.init_from))
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     data = LineMix(cfg, charset, rng, model.cfg.width_stride)
     log(f"{data.synth.total} synthetic lines" + (f", {data.real.total} real lines" if data.real else "") +

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 class RecTrainConfig:
     model: str = "crnn_mobilenetv3_small"
     model_overrides: Dict[str, object] = field(default_factory=dict)
+    init_from: Optional[str] = None  # checkpoint whose same-name, same-shape tensors start a fresh run
     charset: str = "v1"  # v1: zh + en (7,039 classes); latin_v1: printable ASCII (96)
     synth: List[str] = field(default_factory=lambda: ["~/.cache/ocrforge/data/rec_synth_v1"])
     real: List[str] = field(default_factory=list)  # line LMDBs made by `ocrforge data prepare`
