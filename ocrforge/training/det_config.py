@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from .config_base import YamlConfig
 
 
 @dataclass
-class DetTrainConfig:
+class DetTrainConfig(YamlConfig):
     model: str = "db_mobilenetv3_large"
     model_overrides: Dict[str, object] = field(default_factory=dict)
     # PaddleOCR-format label files (`ocrforge synth pages` and the SROIE cache both write them)
@@ -34,21 +35,3 @@ class DetTrainConfig:
     log_every: int = 10
     seed: int = 0
     out: str = "~/.cache/ocrforge/runs/det_mnv3l"
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DetTrainConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown training options: {sorted(unknown)}")
-        return cls(**d)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "DetTrainConfig":
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        return cls.from_dict(data)
-
-    def to_dict(self) -> dict:
-        return asdict(self)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional
+
+from .config_base import YamlConfig
 
 
 @dataclass
-class RecTrainConfig:
+class RecTrainConfig(YamlConfig):
     model: str = "crnn_mobilenetv3_small"
     model_overrides: Dict[str, object] = field(default_factory=dict)
     init_from: Optional[str] = None  # checkpoint whose same-name, same-shape tensors start a fresh run
@@ -40,21 +41,3 @@ class RecTrainConfig:
     seed: int = 0
     out: str = "~/.cache/ocrforge/runs/rec"
     device: str = "auto"  # auto | cpu | cuda
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RecTrainConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown training options: {sorted(unknown)}")
-        return cls(**d)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "RecTrainConfig":
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        return cls.from_dict(data)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
