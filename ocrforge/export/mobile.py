@@ -512,6 +512,9 @@ class ParityReport:
     mobile_ms: float
     mismatches: List[Tuple[int, str, str]] = field(default_factory=list)  # (index, onnx text, mobile text)
     compared: str = "greedy text"  # what "same" means: the line's text, or a page's boxes
+    # 99.9th percentile of |diff| (detection maps): NCNN now and then returns a stray value at an isolated
+    # pixel (seen: max 0.98 in 1 of 3 runs with identical boxes); the bulk of the map must still match.
+    p999_abs_diff: Optional[float] = None
 
     @property
     def agreement(self) -> float:
@@ -588,6 +591,7 @@ def det_parity(onnx_path: str | Path, model: MobileModel, pages: Sequence[np.nda
     sess = _onnx_session(Path(onnx_path))
     runner = runner or load_runner(model)
     same, worst, t_onnx, t_mobile, mismatches = 0, 0.0, 0.0, 0.0, []
+    diffs = []
     for i, page in enumerate(pages):
         resized, sx, sy = resize_for_model(page, 960)
         x = ((resized.astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None]
@@ -599,6 +603,7 @@ def det_parity(onnx_path: str | Path, model: MobileModel, pages: Sequence[np.nda
         t_onnx += t1 - t0
         t_mobile += t2 - t1
         worst = max(worst, float(np.abs(ref - got).max()))
+        diffs.append(np.abs(ref - got).ravel())
         size = (page.shape[1], page.shape[0])
         a = boxes_from_prob(ref, (sx, sy), size, cfg)
         b = boxes_from_prob(got, (sx, sy), size, cfg)
@@ -608,8 +613,9 @@ def det_parity(onnx_path: str | Path, model: MobileModel, pages: Sequence[np.nda
         else:
             mismatches.append((i, f"{len(a)} boxes", f"{len(b)} boxes"))
     n = len(pages)
+    p999 = float(np.percentile(np.concatenate(diffs), 99.9)) if diffs else 0.0
     return ParityReport(model.target, source, n, same, worst, 1000 * t_onnx / max(n, 1), 1000 * t_mobile / max(n, 1),
-                        mismatches, compared="boxes (within 1 px)")
+                        mismatches, compared="boxes (within 1 px)", p999_abs_diff=p999)
 
 
 # ------------------------------------------------------------------------------------ check data
