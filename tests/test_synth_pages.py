@@ -8,7 +8,8 @@ import pytest
 pytest.importorskip("faker")
 
 from ocrforge.data.det_datasets import load_paddle_label  # noqa: E402
-from ocrforge.data.synth_pages import PageSynthConfig, PageSynthesizer, main  # noqa: E402
+from ocrforge.cli import main  # noqa: E402
+from ocrforge.data.synth_pages import PageSynthConfig, PageSynthesizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,8 @@ def test_kind_mix_has_enough_bills_and_receipts(synth):
 
 
 def test_cli_writes_paddle_labels(tmp_path):
-    assert main(["pages", "--count", "2", "--out", str(tmp_path), "--seed", "3"]) == 0
+    assert main(["synth", "pages", "--count", "2", "--out", str(tmp_path), "--seed", "3"]) == 0
     samples = load_paddle_label(tmp_path / "label.txt")
     assert len(samples) == 2 and all(s.polygons for s in samples)
     assert len((tmp_path / "meta.jsonl").read_text().splitlines()) == 2
-    assert main(["pages", "--count", "0", "--out", str(tmp_path)]) == 2
+    assert main(["synth", "pages", "--count", "0", "--out", str(tmp_path)]) == 2

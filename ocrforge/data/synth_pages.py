@@ -16,7 +16,6 @@ seeded per page, so output depends only on (seed, index), not on the number of w
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -432,13 +431,8 @@ def _run(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="ocrforge-synth")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m ocrforge.data.synth_pages ...` is `ocrforge synth ...`: one parser, one error handling.
+    from ocrforge.cli import main
+
+    sys.exit(main(["synth", *sys.argv[1:]]))

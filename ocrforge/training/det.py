@@ -9,7 +9,6 @@ the same sample stream it would have seen without the interruption.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -237,13 +236,8 @@ def _run(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="ocrforge-train")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m ocrforge.training.det ...` is `ocrforge train ...`: one parser, one error handling.
+    from ocrforge.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

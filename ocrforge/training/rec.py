@@ -10,7 +10,6 @@ share probability mass, so the model is not taught to write lower-case print as 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -20,7 +19,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -442,13 +441,8 @@ def _run(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="ocrforge-train")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m ocrforge.training.rec ...` is `ocrforge train ...`: one parser, one error handling.
+    from ocrforge.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))
