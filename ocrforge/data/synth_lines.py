@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..recognition.charset import load_charset
-from .corpus import DEFAULT_MIX, TextSampler
+from .corpus import DEFAULT_MIX, BankedTextSampler, TextSampler
 from .fonts import FontFace, require_fonts
 
 
@@ -40,6 +40,7 @@ class LineSynthConfig:
     held_out_fonts: bool = False  # True renders with evaluation-only faces
     mix: Dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     seed: int = 0
+    texts: Optional[str] = None  # a text bank (`ocrforge synth texts`) instead of the corpus packages
 
 
 @dataclass
@@ -55,7 +56,8 @@ class LineSynthesizer:
     def __init__(self, cfg: LineSynthConfig):
         self.cfg = cfg
         self.charset = load_charset()
-        self.sampler = TextSampler(cfg.mix, faker_seed=cfg.seed)
+        self.sampler = (BankedTextSampler(cfg.texts, cfg.mix) if cfg.texts
+                        else TextSampler(cfg.mix, faker_seed=cfg.seed))
         faces = require_fonts(held_out=cfg.held_out_fonts)
         self.zh_faces = [f for f in faces if f.script == "zh"]
         self.latin_faces = [f for f in faces if f.script == "latin"]
@@ -345,16 +347,51 @@ def add_parser(subparsers) -> None:
     p.add_argument("--hard-ratio", type=float, default=0.12, help="fraction of hard samples (tagged)")
     p.add_argument("--held-out-fonts", action="store_true", help="render with the evaluation-only fonts")
     p.add_argument("--first-index", type=int, default=0, help="index of the first sample (to extend a set)")
+    p.add_argument("--texts", help="text bank from `ocrforge synth texts` (instead of the corpus packages)")
     p.set_defaults(func=_run_cli)
+
+    t = subparsers.add_parser("texts", help="pre-draw line texts into a bank (renders without the corpus packages)")
+    t.add_argument("--count", type=int, required=True, help="number of texts")
+    t.add_argument("--out", required=True, help="output file, kind<TAB>text per line (.xz / .gz compress)")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_run_texts)
+
+    f = subparsers.add_parser("fonts", help="subset the catalogue's fonts to the charset into a portable font pack")
+    f.add_argument("--out", required=True, help="output folder; use it with OCRFORGE_FONT_PACK=DIR")
+    f.add_argument("--held-out", action="store_true", help="pack the evaluation-only faces instead")
+    f.set_defaults(func=_run_fonts)
 
 
 def _run_cli(args) -> int:
     if args.count < 1:
         raise ValueError("--count must be at least 1")
-    cfg = LineSynthConfig(height=args.height, hard_ratio=args.hard_ratio, held_out_fonts=args.held_out_fonts, seed=args.seed)
+    cfg = LineSynthConfig(height=args.height, hard_ratio=args.hard_ratio, held_out_fonts=args.held_out_fonts, seed=args.seed,
+                          texts=args.texts)
     import sys
 
     shards = synthesize(cfg, args.count, Path(args.out), shard_size=args.shard_size, workers=args.workers,
                         progress=sys.stderr.isatty(), first_index=args.first_index)
     print(f"{len(shards)} shards in {args.out}")
+    return 0
+
+
+def _run_texts(args) -> int:
+    from .corpus import write_text_bank
+
+    if args.count < 1:
+        raise ValueError("--count must be at least 1")
+    counts = write_text_bank(Path(args.out), args.count, seed=args.seed)
+    print(f"{sum(counts.values())} texts in {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def _run_fonts(args) -> int:
+    from .fonts import write_font_pack
+
+    chars = "".join(c for c in load_charset().chars if len(c) == 1)
+    files = write_font_pack(Path(args.out), chars, held_out=args.held_out)
+    if not files:
+        raise RuntimeError("no catalogue fonts installed to pack: run scripts/install_system_deps.sh")
+    size = sum(p.stat().st_size for p in files) / 2**20
+    print(f"{len(files)} faces, {size:.1f} MB in {args.out}")
     return 0

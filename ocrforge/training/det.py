@@ -171,7 +171,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, log=print, until_step: Opti
     it = iter(loader)
     stop = min(cfg.max_steps, until_step if until_step is not None else cfg.max_steps)
     while step < stop:
-        if cfg.max_minutes and (elapsed_before + time.time() - t_start) / 60 > cfg.max_minutes:
+        if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)

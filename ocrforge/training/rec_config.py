@@ -18,6 +18,13 @@ class RecTrainConfig(YamlConfig):
     real: List[str] = field(default_factory=list)  # line LMDBs made by `ocrforge data prepare`
     real_ratio: float = 0.25  # fraction of batches drawn from real data
     synth_kinds: Optional[List[str]] = None  # keep only these synthetic kinds (a curriculum); None: all
+    # > 0: render synthetic lines during training in this many worker processes instead of reading
+    # the `synth` LMDBs (a many-core GPU machine); synth_texts is a text bank (`ocrforge synth texts`)
+    # for machines without the corpus packages, and fonts may come from $OCRFORGE_FONT_PACK.
+    synth_online_workers: int = 0
+    synth_texts: Optional[str] = None
+    synth_hard_ratio: float = 0.12
+    synth_echo: float = 1.0  # > 1: reuse each online batch ~this many times (rendering-bound machines)
     val_synth: Optional[str] = "~/.cache/ocrforge/data/rec_val_heldout"  # held-out fonts
     val_real: List[str] = field(default_factory=list)
     val_lines: int = 1000  # per validation set, to keep validation under a minute on 2 cores
@@ -32,7 +39,7 @@ class RecTrainConfig(YamlConfig):
     restart_mult: int = 2
     min_lr: float = 1e-5
     max_steps: int = 200000
-    max_minutes: Optional[float] = None
+    max_minutes: Optional[float] = None  # stop this invocation after so many minutes (a resumed run gets its own)
     center_loss_weight: float = 0.0
     threads: int = 2
     checkpoint_minutes: float = 5.0
