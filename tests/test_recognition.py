@@ -299,6 +299,22 @@ def test_predictor_shapes_order_and_errors(rec_onnx, synth):
     # batching does not change results: each crop alone gives the same probabilities
     alone = r.predict_probs([crops[2]])[0]
     np.testing.assert_allclose(alone, probs[2], atol=1e-4)
+    # ... nor does sharing a call with much wider lines: short lines are never padded by more than
+    # max_pad (the BiLSTM would read the padding), the tiny crop included
+    one_call = TextRecognizer(rec_onnx, threads=1)  # a pixel budget that would fit every crop in one batch
+    widths_run = []
+    session = one_call.session
+
+    class Spy:
+        def run(self, names, feeds):
+            widths_run.append(feeds["images"].shape[3])
+            return session.run(names, feeds)
+
+    one_call.session = Spy()
+    wide = [np.hstack([c] * 4) for c in crops[:3]]
+    one_call.predict_probs([crops[7]] + wide)
+    tiny_w = resize_line(crops[7]).shape[1]
+    assert len(widths_run) >= 2 and min(widths_run) <= tiny_w + one_call.max_pad
     res = r.recognize(crops)
     assert len(res) == len(crops) and all(0.0 <= x.confidence <= 1.0 for x in res)
     text, conf = res[0]  # unpacks like a tuple

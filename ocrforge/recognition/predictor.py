@@ -31,7 +31,7 @@ class LineResult:
 
 class TextRecognizer:
     def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, providers="auto",
-                 max_batch_pixels: int = 32 * 800 * 16):
+                 max_batch_pixels: int = 32 * 800 * 16, max_pad: int = 64):
         from ..runtime.session import create_session
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
@@ -46,6 +46,9 @@ class TextRecognizer:
         if isinstance(out_classes, int) and out_classes != self.charset.num_classes:
             raise ModelError(f"model has {out_classes} classes but charset {self.charset.version} has {self.charset.num_classes}")
         self.max_batch_pixels = max_batch_pixels
+        # Lines share a batch only if padding adds at most max_pad px, as in training (64-px width
+        # buckets): a BiLSTM reading 200 px of replicated border after "8.50" reads "S.50".
+        self.max_pad = max_pad
         self.default_decoder = GreedyDecoder(self.charset)
 
     def predict_probs(self, crops: Sequence[np.ndarray]) -> List[np.ndarray]:
@@ -61,7 +64,9 @@ class TextRecognizer:
         while start < len(order):
             end = start + 1
             # Sorted by width, so the last line sets the padded width; stop before the pixel budget.
-            while end < len(order) and (end + 1 - start) * lines[order[end]].shape[1] * self.height <= self.max_batch_pixels:
+            first = lines[order[start]].shape[1]
+            while (end < len(order) and lines[order[end]].shape[1] - first <= self.max_pad
+                   and (end + 1 - start) * lines[order[end]].shape[1] * self.height <= self.max_batch_pixels):
                 end += 1
             idx = order[start:end]
             x, widths = pad_batch([lines[i] for i in idx])
