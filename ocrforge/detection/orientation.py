@@ -50,18 +50,14 @@ def crop_quad(image: np.ndarray, poly: np.ndarray) -> np.ndarray:
 
 
 class LineOrientationClassifier:
-    def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, batch: int = 32):
-        import onnxruntime as ort
+    def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, batch: int = 32,
+                 providers="auto"):
+        from ..runtime.session import create_session
 
         path = Path(model_path) if model_path is not None else DEFAULT_LINE_MODEL
         if not path.is_file():
             raise ModelError(f"line orientation model not found: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise ModelError(f"cannot load line orientation model {path}: {e}") from None
+        self.session = create_session(path, threads=threads, providers=providers)
         self.batch = batch
 
     def upside_down_probs(self, crops: Sequence[np.ndarray]) -> np.ndarray:

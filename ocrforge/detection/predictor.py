@@ -47,21 +47,17 @@ def _metadata_config(meta: dict, base: PostprocessConfig) -> PostprocessConfig:
 
 class TextDetector:
     def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, max_side: int = 1600,
-                 postprocess: Optional[PostprocessConfig] = None):
-        import onnxruntime as ort
+                 postprocess: Optional[PostprocessConfig] = None, providers="auto"):
+        from ..runtime.session import create_session
 
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             raise ModelError(f"detection model not found: {path}")
         if max_side < 32:
             raise InputError(f"max_side must be at least 32, got {max_side}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for corrupt files
-            raise ModelError(f"cannot load detection model {path}: {e}") from None
+        # One shared session per model and process (runtime.session): a service building pipelines
+        # per request must not load the weights again each time.
+        self.session = create_session(path, threads=threads, providers=providers)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("ocrforge_task", "detection") != "detection":
             raise ModelError(f"{path} is not a detection model (ocrforge_task={meta.get('ocrforge_task')})")
