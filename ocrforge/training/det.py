@@ -12,10 +12,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -30,6 +28,7 @@ from ..detection.labels import LabelConfig, make_db_targets
 from ..detection.losses import DBLoss
 from ..detection.model import DBNet, DetModelConfig, build_model, model_config
 from .det_config import DetTrainConfig
+from .run import StopOnSignal, add_run_arguments, load_run_config, save_checkpoint
 
 MEAN, STD = 0.5, 0.5
 
@@ -111,12 +110,6 @@ def lr_at(step: int, cfg: DetTrainConfig) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
 
 
-def save_checkpoint(path: Path, **state) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a kill mid-write never leaves a broken checkpoint
-
-
 def load_model_from_checkpoint(path: str | Path) -> DBNet:
     state = torch.load(path, map_location="cpu", weights_only=False)
     model = DBNet(DetModelConfig.from_dict(state["model_config"]))
@@ -170,34 +163,37 @@ def train(cfg: DetTrainConfig, resume: bool = False, log=print, until_step: Opti
 
     it = iter(loader)
     stop = min(cfg.max_steps, until_step if until_step is not None else cfg.max_steps)
-    while step < stop:
-        if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
-            break
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        batch = next(it)
-        outputs = model(batch["image"])
-        losses = crit(outputs, batch)
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        step += 1
-        window.append({k: float(v.detach()) for k, v in losses.items()})
-        if step % cfg.log_every == 0:
-            dt = time.time() - t_window
-            mean = {k: round(float(np.mean([w[k] for w in window])), 4) for k in window[0]}
-            row = [step, round(elapsed_before + time.time() - t_start, 1), mean["loss"], mean["prob"],
-                   mean["thresh"], mean["binary"], f"{lr_at(step, cfg):.2e}", round(dt / len(window), 2)]
-            logw.writerow(row)
-            logf.flush()
-            log(f"step {step} t={row[1]}s loss={mean['loss']} P={mean['prob']} T={mean['thresh']} "
-                f"B={mean['binary']} lr={row[6]} s/step={row[7]}")
-            window, t_window = [], time.time()
-        if time.time() - t_ckpt > cfg.checkpoint_minutes * 60:
-            checkpoint(last)
-            t_ckpt = time.time()
+    with StopOnSignal() as signalled:
+        while step < stop and not signalled.requested:
+            if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, cfg)
+            batch = next(it)
+            outputs = model(batch["image"])
+            losses = crit(outputs, batch)
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            step += 1
+            window.append({k: float(v.detach()) for k, v in losses.items()})
+            if step % cfg.log_every == 0:
+                dt = time.time() - t_window
+                mean = {k: round(float(np.mean([w[k] for w in window])), 4) for k in window[0]}
+                row = [step, round(elapsed_before + time.time() - t_start, 1), mean["loss"], mean["prob"],
+                       mean["thresh"], mean["binary"], f"{lr_at(step, cfg):.2e}", round(dt / len(window), 2)]
+                logw.writerow(row)
+                logf.flush()
+                log(f"step {step} t={row[1]}s loss={mean['loss']} P={mean['prob']} T={mean['thresh']} "
+                    f"B={mean['binary']} lr={row[6]} s/step={row[7]}")
+                window, t_window = [], time.time()
+            if time.time() - t_ckpt > cfg.checkpoint_minutes * 60:
+                checkpoint(last)
+                t_ckpt = time.time()
     checkpoint(last)
+    if signalled.requested:
+        log(f"stopped by signal at step {step}; saved {last}")
     logf.close()
     return last
 
@@ -209,25 +205,13 @@ def train(cfg: DetTrainConfig, resume: bool = False, log=print, until_step: Opti
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("det", help="train a DB text detector")
-    p.add_argument("--config", help="YAML file of DetTrainConfig fields")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the same schedule")
-    p.add_argument("--out", help="run folder (checkpoints, logs)")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-minutes", type=float)
+    add_run_arguments(p, "YAML file of DetTrainConfig fields")
     p.add_argument("--until-step", type=int, help="stop at this step; the LR schedule still spans max_steps")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    try:
-        cfg = DetTrainConfig.from_yaml(args.config) if args.config else DetTrainConfig()
-    except (OSError, ValueError, TypeError) as e:  # missing file, bad YAML, unknown option
-        print(f"ocrforge train det: cannot use config {args.config}: {e}", file=sys.stderr)
-        return 2
-    over = {k: v for k, v in {"out": args.out, "threads": args.threads, "max_steps": args.max_steps,
-                              "max_minutes": args.max_minutes}.items() if v is not None}
-    cfg = replace(cfg, **over)
+    cfg = load_run_config(DetTrainConfig, args, "train det")
     try:
         train(cfg, resume=args.resume, log=lambda m: print(m, flush=True), until_step=args.until_step)
     except (FileNotFoundError, ValueError) as e:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import random
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -32,6 +30,7 @@ from ..recognition.charset import Charset, load_charset
 from ..recognition.model import CRNN, build_model
 from ..recognition.preprocess import pad_batch
 from .rec_config import RecTrainConfig
+from .run import StopOnSignal, add_run_arguments, load_run_config, save_checkpoint
 
 
 # ------------------------------------------------------------------------------------------
@@ -358,12 +357,6 @@ def evaluate(model: CRNN, source_paths: Sequence[str], charset: Charset, limit: 
 # ------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: Path, **state) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a kill mid-write never leaves a broken checkpoint
-
-
 def load_model_from_checkpoint(path: str | Path, map_location="cpu") -> CRNN:
     from ..recognition.model import RecModelConfig
 
@@ -446,66 +439,57 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
 
     # SIGTERM/SIGINT (a stopped session, `kill`, Ctrl-C) end the loop at a step boundary and the run
     # saves last.pt on the way out, so stopping never costs more than the step in flight.
-    stop = {"requested": False}
-
-    def _request_stop(signum, frame):
-        stop["requested"] = True
-
-    import signal
-
-    previous = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    while step < cfg.max_steps and not stop["requested"]:
-        if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
-            break
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        x, widths, labels, casefold, _, _ = data.next_batch()
-        x = x.to(device, non_blocking=True)
-        if center is not None:
-            logits, feats = model(x, return_features=True)
-        else:
-            logits = model(x)
-        loss = ctc_loss(logits, widths, labels, casefold, fold_idx, model.cfg.width_stride)
-        if center is not None:
-            loss = loss + cfg.center_loss_weight * center(feats, logits.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        step += 1
-        seen += len(widths)
-        loss_window.append(loss.item())
-        if step % cfg.log_every == 0:
-            dt = time.time() - t_window
-            row = [step, round(elapsed_before + time.time() - t_start, 1), round(float(np.mean(loss_window)), 4),
-                   f"{lr_at(step, cfg):.2e}", round(seen / dt, 1)]
-            logw.writerow(row)
-            logf.flush()
-            log(f"step {row[0]} t={row[1]}s loss={row[2]} lr={row[3]} lines/s={row[4]}")
-            seen, t_window, loss_window = 0, time.time(), []
-        if step % cfg.val_every == 0:
-            metrics = {}
-            if cfg.val_synth:
-                metrics.update({f"synth_{k}": v for k, v in evaluate(model, [cfg.val_synth], charset, cfg.val_lines, device).items()})
-            if cfg.val_real:
-                metrics.update({f"real_{k}": v for k, v in evaluate(model, cfg.val_real, charset, cfg.val_lines, device, casefold=True).items()})
-            score = np.mean([metrics[k] for k in ("synth_cer", "real_cer") if k in metrics]) if metrics else float(np.mean(loss_window or [0]))
-            valw.writerow([step, round(elapsed_before + time.time() - t_start, 1), json.dumps(metrics)])
-            valf.flush()
-            log(f"val step {step}: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}")
-            if score < best:
-                best = score
-                checkpoint(out / "best.pt")
-            data.refresh_synth()
-            t_window = time.time()
-        if time.time() - t_ckpt > cfg.checkpoint_minutes * 60:
-            checkpoint(last)
-            t_ckpt = time.time()
+    with StopOnSignal() as signalled:
+        while step < cfg.max_steps and not signalled.requested:
+            if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, cfg)
+            x, widths, labels, casefold, _, _ = data.next_batch()
+            x = x.to(device, non_blocking=True)
+            if center is not None:
+                logits, feats = model(x, return_features=True)
+            else:
+                logits = model(x)
+            loss = ctc_loss(logits, widths, labels, casefold, fold_idx, model.cfg.width_stride)
+            if center is not None:
+                loss = loss + cfg.center_loss_weight * center(feats, logits.detach())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            step += 1
+            seen += len(widths)
+            loss_window.append(loss.item())
+            if step % cfg.log_every == 0:
+                dt = time.time() - t_window
+                row = [step, round(elapsed_before + time.time() - t_start, 1), round(float(np.mean(loss_window)), 4),
+                       f"{lr_at(step, cfg):.2e}", round(seen / dt, 1)]
+                logw.writerow(row)
+                logf.flush()
+                log(f"step {row[0]} t={row[1]}s loss={row[2]} lr={row[3]} lines/s={row[4]}")
+                seen, t_window, loss_window = 0, time.time(), []
+            if step % cfg.val_every == 0:
+                metrics = {}
+                if cfg.val_synth:
+                    metrics.update({f"synth_{k}": v for k, v in evaluate(model, [cfg.val_synth], charset, cfg.val_lines, device).items()})
+                if cfg.val_real:
+                    metrics.update({f"real_{k}": v for k, v in evaluate(model, cfg.val_real, charset, cfg.val_lines, device, casefold=True).items()})
+                score = np.mean([metrics[k] for k in ("synth_cer", "real_cer") if k in metrics]) if metrics else float(np.mean(loss_window or [0]))
+                valw.writerow([step, round(elapsed_before + time.time() - t_start, 1), json.dumps(metrics)])
+                valf.flush()
+                log(f"val step {step}: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}")
+                if score < best:
+                    best = score
+                    checkpoint(out / "best.pt")
+                data.refresh_synth()
+                t_window = time.time()
+            if time.time() - t_ckpt > cfg.checkpoint_minutes * 60:
+                checkpoint(last)
+                t_ckpt = time.time()
     checkpoint(last)
     data.close()
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
-    if stop["requested"]:
+    if signalled.requested:
         log(f"stopped by signal at step {step}; saved {last}")
     logf.close()
     valf.close()
@@ -519,20 +503,12 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("rec", help="train a text-line recognizer (CRNN/CTC)")
-    p.add_argument("--config", help="YAML file of RecTrainConfig fields")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the same schedule")
-    p.add_argument("--out", help="run folder (checkpoints, logs)")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-minutes", type=float)
+    add_run_arguments(p, "YAML file of RecTrainConfig fields")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    cfg = RecTrainConfig.from_yaml(args.config) if args.config else RecTrainConfig()
-    over = {k: v for k, v in {"out": args.out, "threads": args.threads, "max_steps": args.max_steps,
-                              "max_minutes": args.max_minutes}.items() if v is not None}
-    cfg = replace(cfg, **over)
+    cfg = load_run_config(RecTrainConfig, args, "train rec")
     train(cfg, resume=args.resume, log=lambda m: print(m, flush=True))
     return 0
 
