@@ -42,7 +42,10 @@ class PipelineConfig:
     batch_size: int = 32  # lines per recognizer call
     vertical_ratio: float = 1.5  # a crop this much taller than wide may be a vertical line...
     vertical_min_height: float = 2.0  # ...if also this many typical line heights tall
-    crop_pad: float = 0.0  # extra margin around each line crop, as a share of its height
+    # Extra margin around each line crop, as a share of its height. DB boxes hug the ink while the
+    # recognizer trained on lines with 2-35 % margins: 0.15 took SROIE page token F1 (ci) from 58 % to
+    # 68 % and the sample receipt's CER from 10.5 % to 2.5 % (0.1-0.2 all within a point).
+    crop_pad: float = 0.15
     drop_empty: bool = True  # drop detections the recognizer reads as nothing
     layout: LayoutConfig = field(default_factory=LayoutConfig)
 

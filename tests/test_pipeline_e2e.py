@@ -110,7 +110,7 @@ def test_recognize_on_detected_line_crops(ocr):
     img = load_image(EXAMPLES / "receipt_sample.png")
     doc = ocr.read(img)
     lines = list(doc.lines())[:5]
-    crops = [crop_quad(img, order_quad(np.array(ln.polygon, np.float32))) for ln in lines]
+    crops = [crop_quad(img, order_quad(np.array(ln.polygon, np.float32)), ocr.config.crop_pad) for ln in lines]
     got = ocr.recognize(crops)
     assert len(got) == len(lines)
     same = sum(t == ln.text for (t, _), ln in zip(got, lines))

@@ -30,7 +30,7 @@ function norm32(a, b) {
 }
 
 /** Crops of all quads on the page; tall crops that are several line heights long are turned. */
-export function cropLines(cv, bgr, quads) {
+export function cropLines(cv, bgr, quads, pad = 0) {
   if (quads.length === 0) return [];
   const sizes = quads.map((q) => [norm32(q[1], q[0]), norm32(q[3], q[0])]);
   const shorts = sizes.map(([w, h]) => Math.min(w, h)).sort((a, b) => a - b);
@@ -38,7 +38,7 @@ export function cropLines(cv, bgr, quads) {
   const typical = shorts.length % 2 ? shorts[mid] : f32((shorts[mid - 1] + shorts[mid]) / 2); // np.median, float32
   return quads.map((quad, i) => {
     const [w, h] = sizes[i];
-    const crop = cropQuad(cv, bgr, quad);
+    const crop = cropQuad(cv, bgr, quad, pad);
     const vertical = h >= f32(VERTICAL_RATIO * w) && h >= f32(VERTICAL_MIN_HEIGHT * typical);
     if (!vertical) return { crop, vertical };
     const turned = new cv.Mat();
@@ -48,16 +48,17 @@ export function cropLines(cv, bgr, quads) {
   });
 }
 
-/** pipeline.crop_quad (no padding): corners map to pixel edges of a w x h rectangle. */
-export function cropQuad(cv, bgr, quad) {
+/** pipeline.crop_quad: corners map to pixel edges of a w x h rectangle, `pad` x min(w, h) px of margin around it. */
+export function cropQuad(cv, bgr, quad, pad = 0) {
   const [tl, tr, br, bl] = quad;
   const w = Math.max(roundHalfEven(Math.max(norm32(tr, tl), norm32(br, bl))), 1);
   const h = Math.max(roundHalfEven(Math.max(norm32(bl, tl), norm32(br, tr))), 1);
+  const m = roundHalfEven(pad * Math.min(w, h));
   const src = cv.matFromArray(4, 1, cv.CV_32FC2, quad.flat());
-  const dst = cv.matFromArray(4, 1, cv.CV_32FC2, [0, 0, w, 0, w, h, 0, h]);
+  const dst = cv.matFromArray(4, 1, cv.CV_32FC2, [m, m, m + w, m, m + w, m + h, m, m + h]);
   const M = cv.getPerspectiveTransform(src, dst);
   const out = new cv.Mat();
-  cv.warpPerspective(bgr, out, M, new cv.Size(w, h), cv.INTER_LINEAR, cv.BORDER_REPLICATE, new cv.Scalar());
+  cv.warpPerspective(bgr, out, M, new cv.Size(w + 2 * m, h + 2 * m), cv.INTER_LINEAR, cv.BORDER_REPLICATE, new cv.Scalar());
   src.delete();
   dst.delete();
   M.delete();

@@ -15,6 +15,8 @@ export const DEFAULTS = Object.freeze({
   maxSide: 1600, // det_max_side: the detector sees the page at most this large
   batchSize: 32, // lines per recognizer call (PipelineConfig.batch_size)
   maxBatchPixels: 32 * 800 * 16, // TextRecognizer.max_batch_pixels
+  maxPad: 64, // TextRecognizer.max_pad: a batch never pads a line by more than this
+  cropPad: 0.15, // PipelineConfig.crop_pad
   dropEmpty: true,
   threads: 0, // 0: as many as the page may use (1 unless cross-origin isolated)
 });
@@ -111,7 +113,7 @@ export class BrowserOCR {
       const detections = await this.detect(bgr);
       const t1 = performance.now();
       const quads = detections.map((d) => orderQuad(cv, d.polygon));
-      const crops = cropLines(cv, bgr, quads);
+      const crops = cropLines(cv, bgr, quads, this.settings.cropPad);
       let results;
       try {
         results = await this.recognize(crops.map((c) => c.crop));
@@ -162,12 +164,18 @@ export class BrowserOCR {
     const lines = crops.map((c) => resizeLine(this.cv, c, height));
     const results = new Array(lines.length);
     try {
-      // Narrowest first; a batch grows while (lines x widest) stays within the pixel budget.
+      // Narrowest first; a batch grows while (lines x widest) stays within the pixel budget and
+      // padding stays within maxPad.
       const order = lines.map((_, i) => i).sort((a, b) => lines[a].cols - lines[b].cols);
       let start = 0;
       while (start < order.length) {
         let end = start + 1;
-        while (end < order.length && (end + 1 - start) * lines[order[end]].cols * height <= this.settings.maxBatchPixels) end++;
+        const first = lines[order[start]].cols;
+        while (
+          end < order.length &&
+          lines[order[end]].cols - first <= this.settings.maxPad &&
+          (end + 1 - start) * lines[order[end]].cols * height <= this.settings.maxBatchPixels
+        ) end++;
         const idx = order.slice(start, end);
         const batch = padBatch(idx.map((i) => lines[i]), height);
         const tensor = new ort.Tensor("float32", batch.data, [idx.length, 1, height, batch.width]);
