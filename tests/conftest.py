@@ -134,11 +134,13 @@ class GlyphRecognizer:
 
 @pytest.fixture
 def glyph_ocr():
-    """An OCR wired to the glyph-code fakes, no preprocessing."""
+    """An OCR wired to the glyph-code fakes, no preprocessing and no upside-down check (glyph codes
+    have no up and down for the line classifier to see)."""
     from ocrforge.pipeline import OCR
 
     def make(**kw):
         kw.setdefault("preprocess", "none")
+        kw.setdefault("flip_check", False)
         return OCR(detector=GlyphDetector(), recognizer=GlyphRecognizer(), **kw)
 
     return make

@@ -66,6 +66,31 @@ def test_sample_receipt_is_read(ocr):
     assert first.box[1] < last.box[1]
 
 
+@pytest.mark.parametrize("quarter_turns", [1, 2, 3])
+def test_turned_sample_reads_like_the_upright_one(ocr, quarter_turns):
+    import cv2
+    import numpy as np
+
+    want = (EXAMPLES / "receipt_sample.txt").read_text("utf-8")
+    img = cv2.imread(str(EXAMPLES / "receipt_sample.png"))
+    turned = np.ascontiguousarray(np.rot90(img, quarter_turns))  # counter-clockwise
+    doc = ocr.read(turned)
+    got = doc.render()
+    assert cer(got, want) <= MAX_CER, f"CER {cer(got, want):.3f}\n{got}"
+    page = doc.pages[0]
+    assert page.rotation == (90 * quarter_turns) % 360  # clockwise turn that makes the page upright
+    # boxes are in the turned input's pixels: the total line sits where it is in that image
+    h, w = turned.shape[:2]
+    total = next(ln for ln in doc.lines() if "55.26" in ln.text)
+    x0, y0, x1, y1 = total.box
+    assert 0 <= x0 < x1 <= w + 2 and 0 <= y0 < y1 <= h + 2
+    up = [ln for ln in ocr.read(img).lines() if "55.26" in ln.text][0]
+    ux, uy = (up.box[0] + up.box[2]) / 2, (up.box[1] + up.box[3]) / 2
+    expect = {1: (uy, img.shape[1] - ux), 2: (img.shape[1] - ux, img.shape[0] - uy), 3: (img.shape[0] - uy, ux)}
+    ex, ey = expect[quarter_turns]
+    assert abs((x0 + x1) / 2 - ex) < 25 and abs((y0 + y1) / 2 - ey) < 25
+
+
 def test_sample_pdf_pages(ocr):
     doc = ocr.read(EXAMPLES / "receipt_sample.pdf")
     assert len(doc.pages) == 2
