@@ -139,7 +139,9 @@ def main(argv=None) -> int:
         out = work / "out_killed"
         kills = []
         for k in range(args.kills):
-            delay = rng.uniform(0.5, max(1.0, wall * 0.8))
+            # Aim inside the work still left, so every kill lands mid-job rather than after it.
+            left = n - (sum(1 for r in manifest_rows(out) if r[2] == "done") if (out / MANIFEST).exists() else 0)
+            delay = rng.uniform(0.3, 0.8) * max(1.0, wall * left / max(1, n))
             proc = subprocess.Popen(command(args, inp, out), env=env(), stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
             try:
