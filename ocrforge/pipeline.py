@@ -259,6 +259,18 @@ class OCR:
         transform = pre.transform
         rotation = int(getattr(pre, "rotation", 0))
         quads, crops, vertical = self._detect_and_crop(work)
+        quarter = self._sideways(quads, crops, vertical)
+        if quarter:
+            # A page still on its side (preprocess unsure): turn it and detect again.
+            h, w = work.shape[:2]
+            if quarter == 90:  # np.rot90(k=1): (x', y') on the turned page is (w - y', x') here
+                turn = np.array([[0.0, -1.0, w], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+            else:  # np.rot90(k=-1): (x', y') is (y', h - x')
+                turn = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, h], [0.0, 0.0, 1.0]])
+            transform = turn if transform is None else np.asarray(transform, np.float64) @ turn
+            work = np.ascontiguousarray(np.rot90(work, 1 if quarter == 90 else -1))
+            rotation = (rotation + quarter) % 360
+            quads, crops, vertical = self._detect_and_crop(work)
         if self._upside_down(crops, vertical):
             # Turn the page and read it again; points on the turned page map back through the turn.
             h, w = work.shape[:2]
@@ -305,6 +317,32 @@ class OCR:
 
             self._line_orientation = LineOrientationClassifier(threads=self.config.threads)
         return self._line_orientation
+
+    def _sideways(self, quads: List[Quad], crops: List[np.ndarray], vertical: List[bool],
+                  min_lines: int = 5, tall_share: float = 0.7, sure: float = 0.8) -> int:
+        """0, or the counter-clockwise quarter turn (90/270) that makes a sideways page upright.
+
+        A page whose long boxes are mostly tall is either on its side or set in vertical columns.
+        The recognizer decides: the eight longest crops are read turned both ways; the page is
+        turned only when one reading is sure (mean confidence >= `sure`), which sideways glyphs of
+        real vertical columns do not reach."""
+        if not self.config.flip_check:
+            return 0
+        sizes = [(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[3] - q[0])) for q in quads]
+        long_ones = [i for i, (w, h) in enumerate(sizes) if max(w, h) >= 2 * max(min(w, h), 1.0)]
+        tall = [i for i in long_ones if vertical[i] or sizes[i][1] > sizes[i][0]]
+        if len(long_ones) < min_lines or len(tall) < tall_share * len(long_ones):
+            return 0
+        tall = sorted(tall, key=lambda i: -max(sizes[i]))[:8]
+        # _crops already turned vertical crops counter-clockwise; upright crops of tall boxes are
+        # turned here the same way, so `ccw` is the page turned by 90 and its 180 twin is 270.
+        ccw = [crops[i] if vertical[i] else np.ascontiguousarray(np.rot90(crops[i])) for i in tall]
+        cw = [np.ascontiguousarray(c[::-1, ::-1]) for c in ccw]
+        conf_ccw = float(np.mean([r.confidence for r in self.recognizer.recognize(ccw)]))
+        conf_cw = float(np.mean([r.confidence for r in self.recognizer.recognize(cw)]))
+        if max(conf_ccw, conf_cw) < sure:
+            return 0
+        return 90 if conf_ccw >= conf_cw else 270
 
     def _upside_down(self, crops: List[np.ndarray], vertical: List[bool], max_lines: int = 16,
                      sure_margin: float = 0.2) -> bool:

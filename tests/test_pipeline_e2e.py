@@ -91,6 +91,23 @@ def test_turned_sample_reads_like_the_upright_one(ocr, quarter_turns):
     assert abs((x0 + x1) / 2 - ex) < 25 and abs((y0 + y1) / 2 - ey) < 25
 
 
+@pytest.mark.parametrize("quarter_turns", [1, 3])
+def test_sideways_page_is_turned_even_without_preprocessing(quarter_turns):
+    """With preprocess off, only the pipeline's own check (tall boxes, recognizer both ways) turns it."""
+    import cv2
+    import numpy as np
+
+    from ocrforge import OCR
+
+    want = (EXAMPLES / "receipt_sample.txt").read_text("utf-8")
+    img = cv2.imread(str(EXAMPLES / "receipt_sample.png"))
+    doc = OCR(threads=1, preprocess="none").read(np.ascontiguousarray(np.rot90(img, quarter_turns)))
+    assert cer(doc.render(), want) <= MAX_CER, doc.render()
+    assert doc.pages[0].rotation == 90 * quarter_turns
+    assert cer(OCR(threads=1, preprocess="none", flip_check=False).read(
+        np.ascontiguousarray(np.rot90(img, quarter_turns))).render(), want) > 0.5  # the check is what reads it
+
+
 def test_sample_pdf_pages(ocr):
     doc = ocr.read(EXAMPLES / "receipt_sample.pdf")
     assert len(doc.pages) == 2
