@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .document import Block, Document, Line, Page, words_from_line
-from .errors import ConfigError, InputError, ModelError, OcrforgeError
+from .errors import ConfigError, ModelError, OcrforgeError
 from .io import DEFAULT_DPI, DEFAULT_MAX_PIXELS, PageImage, iter_pages, load_image, source_name
 from .layout import LayoutConfig, analyze_layout
 

@@ -12,12 +12,11 @@ The trained models are derived from this text; the text itself is not redistribu
 from __future__ import annotations
 
 import random
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Tuple
 
 from ..recognition.charset import _gb2312_hanzi
 

@@ -12,7 +12,6 @@ content depends only on (seed, index range), not on the number of worker process
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -21,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
