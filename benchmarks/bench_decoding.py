@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ocrforge.postprocess.beam import BeamConfig, BeamSearchDecoder  # noqa: E402
+from ocrforge.postprocess.beam import BeamConfig, BeamSearchDecoder, SelectiveLMDecoder  # noqa: E402
 from ocrforge.postprocess.calibration import TemperatureCalibrator, ece, threshold_table  # noqa: E402
 from ocrforge.postprocess.ctc import GreedyDecoder  # noqa: E402
 from ocrforge.postprocess.fusion import average_posteriors  # noqa: E402
@@ -212,6 +212,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     decoders = {"greedy": GreedyDecoder(charset),
                 "beam": BeamSearchDecoder(charset, None, BeamConfig(beam_width=args.beam, alpha=0.0, beta=0.0)),
                 "beam_lm": BeamSearchDecoder(charset, lm, cfg)}
+    decoders["auto"] = SelectiveLMDecoder(decoders["greedy"], decoders["beam_lm"])
 
     report: Dict = {"config": {"alpha": args.alpha, "beta": args.beta, "beam": args.beam, "split": args.split,
                                "fake": args.fake, "lm": args.lm or "shipped"}, "sets": {}}

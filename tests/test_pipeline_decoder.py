@@ -66,3 +66,28 @@ def test_cli_flags_map_to_decoder_options(tmp_path):
     args.decoder = "beam_lm"
     with pytest.raises(ConfigError):
         cli._decoder_options(args)
+
+
+def test_auto_decoder_uses_the_lm_only_on_cjk_or_unsure_lines():
+    from types import SimpleNamespace
+
+    from ocrforge.postprocess.beam import SelectiveLMDecoder
+
+    class Fixed:
+        def __init__(self, text, confidence):
+            self.calls = 0
+            self.result = SimpleNamespace(text=text, confidence=confidence)
+
+        def decode(self, probs):
+            self.calls += 1
+            return self.result
+
+    lm = Fixed("from the LM", 0.9)
+    for greedy_text, conf, want in [("TOTAL 12.50", 0.95, "TOTAL 12.50"), ("合计 12.50", 0.99, "from the LM"),
+                                    ("T0TAL 12.5O", 0.40, "from the LM")]:
+        dec = SelectiveLMDecoder(Fixed(greedy_text, conf), lm, low_confidence=0.8)
+        assert dec.decode(np.zeros((4, 3), np.float32)).text == want
+    assert lm.calls == 2
+    ocr = OCR(recognizer=SpellingRecognizer(), decoder="auto")
+    assert isinstance(ocr.decoder, SelectiveLMDecoder)
+    assert ocr.recognize([crop()])[0][0] == "RM12.50"

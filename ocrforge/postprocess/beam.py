@@ -290,7 +290,33 @@ def _beam_lm(charset, opts: DecoderOptions, constraint: Optional[Constraint]):
     return BeamSearchDecoder(charset, lm, opts.beam, constraint)
 
 
-DECODER_FACTORIES: Dict[str, Callable] = {"greedy": _greedy, "beam": _beam, "beam_lm": _beam_lm}
+class SelectiveLMDecoder:
+    """Greedy everywhere; beam + LM only on lines where it pays. Measured with the shipped
+    recognizer (BENCHMARKS.md, decoding): beam + LM cut Chinese line CER by half but gained 2 % on
+    capitals-only receipt English at ~3.7 ms a line, so lines whose greedy text has a CJK character
+    or whose confidence is under `low_confidence` are decoded again with the LM."""
+
+    def __init__(self, greedy, with_lm, low_confidence: float = 0.8):
+        self.greedy = greedy
+        self.with_lm = with_lm
+        self.low_confidence = low_confidence
+
+    @staticmethod
+    def _has_cjk(text: str) -> bool:
+        return any(ord(ch) >= 0x2E80 for ch in text)
+
+    def decode(self, probs: np.ndarray):
+        first = self.greedy.decode(probs)
+        if self._has_cjk(first.text) or first.confidence < self.low_confidence:
+            return self.with_lm.decode(probs)
+        return first
+
+
+def _auto(charset, opts: DecoderOptions, constraint: Optional[Constraint]):
+    return SelectiveLMDecoder(_greedy(charset, opts, constraint), _beam_lm(charset, opts, constraint))
+
+
+DECODER_FACTORIES: Dict[str, Callable] = {"greedy": _greedy, "beam": _beam, "beam_lm": _beam_lm, "auto": _auto}
 
 
 def make_decoder(charset, options: Optional[DecoderOptions] = None):
