@@ -102,6 +102,27 @@ def map_points(points: np.ndarray, transform: Optional[np.ndarray]) -> np.ndarra
     return homo[:, :2] / homo[:, 2:3]
 
 
+# Counter-clockwise quarter turns of a page (np.rot90 with k = degrees / 90): each maps a point
+# (x', y') of the turned w x h page back to the page before the turn.
+_TURNS_TO_BEFORE = {
+    90: lambda w, h: [[0.0, -1.0, w], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]],  # (w - y', x')
+    180: lambda w, h: [[-1.0, 0.0, w], [0.0, -1.0, h], [0.0, 0.0, 1.0]],  # (w - x', h - y')
+    270: lambda w, h: [[0.0, 1.0, 0.0], [-1.0, 0.0, h], [0.0, 0.0, 1.0]],  # (y', h - x')
+}
+
+
+def _turn_page(image: np.ndarray, transform: Optional[np.ndarray], rotation: int, degrees: int):
+    """The page turned by `degrees` counter-clockwise, the transform from it to the input, and the total turn."""
+    h, w = image.shape[:2]
+    back = np.array(_TURNS_TO_BEFORE[degrees](w, h))
+    transform = back if transform is None else np.asarray(transform, np.float64) @ back
+    return np.ascontiguousarray(np.rot90(image, degrees // 90)), transform, (rotation + degrees) % 360
+
+
+def _turned_180(crop: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(crop[::-1, ::-1])
+
+
 # ------------------------------------------------------------------------------------ preprocess
 
 
@@ -260,24 +281,11 @@ class OCR:
         rotation = int(getattr(pre, "rotation", 0))
         quads, crops, vertical = self._detect_and_crop(work)
         quarter = self._sideways(quads, crops, vertical)
-        if quarter:
-            # A page still on its side (preprocess unsure): turn it and detect again.
-            h, w = work.shape[:2]
-            if quarter == 90:  # np.rot90(k=1): (x', y') on the turned page is (w - y', x') here
-                turn = np.array([[0.0, -1.0, w], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-            else:  # np.rot90(k=-1): (x', y') is (y', h - x')
-                turn = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, h], [0.0, 0.0, 1.0]])
-            transform = turn if transform is None else np.asarray(transform, np.float64) @ turn
-            work = np.ascontiguousarray(np.rot90(work, 1 if quarter == 90 else -1))
-            rotation = (rotation + quarter) % 360
+        if quarter:  # a page still on its side (preprocess unsure)
+            work, transform, rotation = _turn_page(work, transform, rotation, quarter)
             quads, crops, vertical = self._detect_and_crop(work)
         if self._upside_down(crops, vertical):
-            # Turn the page and read it again; points on the turned page map back through the turn.
-            h, w = work.shape[:2]
-            turn = np.array([[-1.0, 0.0, w], [0.0, -1.0, h], [0.0, 0.0, 1.0]])
-            transform = turn if transform is None else np.asarray(transform, np.float64) @ turn
-            work = np.ascontiguousarray(work[::-1, ::-1])
-            rotation = (rotation + 180) % 360
+            work, transform, rotation = _turn_page(work, transform, rotation, 180)
             quads, crops, vertical = self._detect_and_crop(work)
         results = self._recognize(crops) if crops else []
 
@@ -337,9 +345,8 @@ class OCR:
         # _crops already turned vertical crops counter-clockwise; upright crops of tall boxes are
         # turned here the same way, so `ccw` is the page turned by 90 and its 180 twin is 270.
         ccw = [crops[i] if vertical[i] else np.ascontiguousarray(np.rot90(crops[i])) for i in tall]
-        cw = [np.ascontiguousarray(c[::-1, ::-1]) for c in ccw]
-        conf_ccw = float(np.mean([r.confidence for r in self.recognizer.recognize(ccw)]))
-        conf_cw = float(np.mean([r.confidence for r in self.recognizer.recognize(cw)]))
+        conf_ccw = self._mean_confidence(ccw)
+        conf_cw = self._mean_confidence([_turned_180(c) for c in ccw])
         if max(conf_ccw, conf_cw) < sure:
             return 0
         return 90 if conf_ccw >= conf_cw else 270
@@ -357,14 +364,15 @@ class OCR:
         if len(horizontal) < 3:
             return False
         horizontal = sorted(horizontal, key=lambda c: -c.shape[1])[:max_lines]
-        turned = [np.ascontiguousarray(c[::-1, ::-1]) for c in horizontal]
+        turned = [_turned_180(c) for c in horizontal]
         as_is = float(np.mean(self.line_orientation.upside_down_probs(horizontal)))
         flipped = float(np.mean(self.line_orientation.upside_down_probs(turned)))
         if abs(as_is - flipped) >= sure_margin:
             return as_is > flipped
-        conf_as_is = np.mean([r.confidence for r in self.recognizer.recognize(horizontal[:8])])
-        conf_turned = np.mean([r.confidence for r in self.recognizer.recognize(turned[:8])])
-        return bool(conf_turned > conf_as_is)
+        return self._mean_confidence(turned[:8]) > self._mean_confidence(horizontal[:8])
+
+    def _mean_confidence(self, crops: List[np.ndarray]) -> float:
+        return float(np.mean([r.confidence for r in self.recognizer.recognize(crops)]))
 
     def _crops(self, image: np.ndarray, quads: List[Quad]) -> Tuple[List[np.ndarray], List[bool]]:
         if not quads:
