@@ -38,6 +38,11 @@ from .run import StopOnSignal, add_run_arguments, load_run_config, save_checkpoi
 # ------------------------------------------------------------------------------------------
 
 
+def bucket_of(width: int, cfg: RecTrainConfig) -> int:
+    """The width bucket a line belongs to: its width rounded up to bucket_width, capped at max_width."""
+    return min(cfg.max_width, int(math.ceil(width / cfg.bucket_width) * cfg.bucket_width))
+
+
 def batch_size_for(width: int, cfg: RecTrainConfig, width_stride: int) -> int:
     """Lines of this (bucket) width per batch: batch x frames ~ tokens_per_batch, capped at max_batch."""
     return max(1, min(cfg.max_batch, cfg.tokens_per_batch // max(1, width // width_stride)))
@@ -53,8 +58,7 @@ class BucketSampler:
         self.rng = rng
         self.buckets: Dict[int, List] = {}
         for rec in records:
-            b = min(cfg.max_width, int(math.ceil(rec[2] / cfg.bucket_width) * cfg.bucket_width))
-            self.buckets.setdefault(b, []).append(rec)
+            self.buckets.setdefault(bucket_of(rec[2], cfg), []).append(rec)
         self.keys = sorted(self.buckets)
         self.sizes = [len(self.buckets[k]) for k in self.keys]
         self.queues: Dict[int, List] = {k: [] for k in self.keys}
@@ -110,8 +114,7 @@ class OnlineSynthBatches(torch.utils.data.IterableDataset):
         while True:
             s = synth.sample(index)
             index += nw
-            width = s.image.shape[1]
-            b = min(self.cfg.max_width, int(math.ceil(width / self.cfg.bucket_width) * self.cfg.bucket_width))
+            b = bucket_of(s.image.shape[1], self.cfg)
             bucket = buckets.setdefault(b, [])
             bucket.append(s)
             if len(bucket) >= batch_size_for(b, self.cfg, self.width_stride):
