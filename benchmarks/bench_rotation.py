@@ -24,30 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ocrforge.data.det_datasets import load_sroie  # noqa: E402
 from ocrforge.pipeline import OCR  # noqa: E402
 
 ROTATIONS = {0: None, 90: 1, 180: 2, 270: 3}  # degrees counter-clockwise -> np.rot90 k
 
 
 def sroie_pages(root: Path, split: str, limit: int):
-    m, r = (int(x) for x in split.split(":")[1:3])
-    out = []
-    for img in sorted((root / "img").glob("*.jpg")):
-        digits = "".join(c for c in img.stem if c.isdigit())
-        if not digits or int(digits) % m != r:
-            continue
-        box = root / "box" / f"{img.stem}.csv"
-        if not box.is_file():
-            continue
-        text = []
-        for line in box.read_text(encoding="utf-8", errors="replace").splitlines():
-            parts = line.split(",", 8)
-            if len(parts) == 9:
-                text.append(parts[8])
-        out.append((img.stem, cv2.imread(str(img)), "\n".join(text)))
-        if len(out) >= limit:
-            break
-    return out
+    """(id, image, transcript) of the first `limit` receipts of the split."""
+    return [(Path(smp.image_path).stem, cv2.imread(smp.image_path), "\n".join(smp.texts))
+            for smp in load_sroie(root, split)[:limit]]
 
 
 def tokens(text: str) -> Counter:
