@@ -271,6 +271,29 @@ def test_resume_continues_same_run(tmp_path):
             torch.testing.assert_close(second["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)
 
 
+def test_init_from_starts_a_fresh_run_from_earlier_weights(tmp_path):
+    from ocrforge.training.det import train
+    from ocrforge.training.det_config import DetTrainConfig
+
+    img = np.full((96, 128, 3), 230, np.uint8)
+    cv2.putText(img, "TEXT 12", (5, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+    cv2.imwrite(str(tmp_path / "0.jpg"), img)
+    poly = np.array([[4, 24], [95, 24], [95, 45], [4, 45]], np.float32)
+    (tmp_path / "label.txt").write_text(paddle_label_line("0.jpg", [poly], ["TEXT 12"]) + "\n")
+    base = dict(model="db_mobilenetv3_small", data={str(tmp_path / "label.txt"): 1.0}, crop=64,
+                batch_size=1, warmup_steps=1, workers=0, log_every=1)
+    earlier = torch.load(train(DetTrainConfig(**base, max_steps=2, seed=1, out=str(tmp_path / "a"))),
+                         weights_only=False)
+    msgs = []
+    cfg = DetTrainConfig(**base, max_steps=1, lr=1e-12, seed=2, init_from=str(tmp_path / "a" / "last.pt"),
+                         out=str(tmp_path / "b"))
+    later = torch.load(train(cfg, log=msgs.append), weights_only=False)
+    assert later["step"] == 1 and any(m.startswith("initialized") for m in msgs)
+    # lr ~0: one step leaves the copied weights; a different seed alone would have given other ones
+    k = next(k for k, v in earlier["model"].items() if v.is_floating_point() and v.ndim == 4)
+    torch.testing.assert_close(later["model"][k], earlier["model"][k], rtol=1e-4, atol=1e-6)
+
+
 def test_shipped_detector_finds_printed_lines():
     from ocrforge.detection.predictor import TextDetector, default_model_path
 

@@ -380,7 +380,8 @@ def test_sigterm_saves_a_checkpoint_to_resume_from(tmp_path, synth):
 
 
 def test_init_from_copies_matching_tensors_and_leaves_the_new_head(tmp_path):
-    from ocrforge.training.rec import init_weights_from, save_checkpoint
+    from ocrforge.training.rec import save_checkpoint
+    from ocrforge.training.run import init_weights_from
 
     torch.manual_seed(0)
     latin = build_model("crnn_mobilenetv3_small", num_classes=96)

@@ -28,7 +28,7 @@ from ..detection.labels import LabelConfig, make_db_targets
 from ..detection.losses import DBLoss
 from ..detection.model import DBNet, DetModelConfig, build_model, model_config
 from .det_config import DetTrainConfig
-from .run import StopOnSignal, add_run_arguments, load_run_config, save_checkpoint
+from .run import StopOnSignal, add_run_arguments, init_weights_from, load_run_config, save_checkpoint
 
 MEAN, STD = 0.5, 0.5
 
@@ -141,6 +141,8 @@ def train(cfg: DetTrainConfig, resume: bool = False, log=print, until_step: Opti
         log(f"resumed from {last} at step {step}")
     elif resume:
         log(f"no checkpoint at {last}: starting fresh")
+    if step == 0 and cfg.init_from:
+        log(init_weights_from(model, cfg.init_from))
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     sources, weights = load_sources(cfg, log)
     data = DetMix(sources, weights, AugmentConfig(crop=cfg.crop), LabelConfig(), cfg.seed)

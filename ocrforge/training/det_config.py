@@ -12,6 +12,7 @@ from .config_base import YamlConfig
 class DetTrainConfig(YamlConfig):
     model: str = "db_mobilenetv3_large"
     model_overrides: Dict[str, object] = field(default_factory=dict)
+    init_from: Optional[str] = None  # checkpoint whose same-name, same-shape tensors start a fresh run
     # PaddleOCR-format label files (`ocrforge synth pages` and the SROIE cache both write them)
     # with a sampling weight each: {path: weight}.
     data: Dict[str, float] = field(default_factory=lambda: {

@@ -30,7 +30,7 @@ from ..recognition.charset import Charset, load_charset
 from ..recognition.model import CRNN, build_model
 from ..recognition.preprocess import pad_batch
 from .rec_config import RecTrainConfig
-from .run import StopOnSignal, add_run_arguments, load_run_config, save_checkpoint
+from .run import StopOnSignal, add_run_arguments, init_weights_from, load_run_config, save_checkpoint
 
 
 # ------------------------------------------------------------------------------------------
@@ -367,18 +367,6 @@ def load_model_from_checkpoint(path: str | Path, map_location="cpu") -> CRNN:
     model = CRNN(RecModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model"])
     return model.eval()
-
-
-def init_weights_from(model: nn.Module, checkpoint: str) -> str:
-    """Copy every tensor whose name and shape match (e.g. a Latin model's CNN and BiLSTM into a
-    zh+en model whose CTC head differs); returns a one-line report."""
-    state = torch.load(Path(checkpoint).expanduser(), map_location="cpu", weights_only=False)["model"]
-    own = model.state_dict()
-    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    own.update(taken)
-    model.load_state_dict(own)
-    skipped = sorted(k for k in own if k not in taken)
-    return f"initialized {len(taken)}/{len(own)} tensors from {checkpoint}; fresh: {', '.join(skipped[:6])}"
 
 
 # ------------------------------------------------------------------------------------------

@@ -67,3 +67,15 @@ def load_run_config(cls: Type[C], args, command: str) -> C:
     over = {k: v for k, v in {"out": args.out, "threads": args.threads, "max_steps": args.max_steps,
                               "max_minutes": args.max_minutes}.items() if v is not None}
     return replace(cfg, **over)
+
+
+def init_weights_from(model: torch.nn.Module, checkpoint: str) -> str:
+    """Copy every tensor whose name and shape match (e.g. a Latin model's CNN and BiLSTM into a
+    zh+en model whose CTC head differs); returns a one-line report."""
+    state = torch.load(Path(checkpoint).expanduser(), map_location="cpu", weights_only=False)["model"]
+    own = model.state_dict()
+    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    own.update(taken)
+    model.load_state_dict(own)
+    skipped = sorted(k for k in own if k not in taken)
+    return f"initialized {len(taken)}/{len(own)} tensors from {checkpoint}; fresh: {', '.join(skipped[:6])}"
