@@ -96,17 +96,18 @@ def sweep(det, loaded, max_side: int) -> list:
     return out
 
 
-def orientation_accuracy(det, loaded, classifier) -> dict:
-    """Page 0/90/180/270 accuracy: every page turned four ways, angle read from detected lines."""
-    from ocrforge.detection.orientation import page_orientation
+def orientation_accuracy(det, loaded, threads: int) -> dict:
+    """Page 0/90/180/270 accuracy: every page turned four ways and set upright by the reading
+    pipeline's own check (``OCR.orient_page``: detected lines, line classifier, recognizer)."""
+    from ocrforge.pipeline import OCR
 
+    ocr = OCR(detector=det, threads=threads, preprocess="none")
     hits, times = {0: 0, 90: 0, 180: 0, 270: 0}, []
     for _, img in loaded:
         for angle in hits:
             turned = np.ascontiguousarray(np.rot90(img, angle // 90))
             t0 = time.perf_counter()
-            polys = lambda im: [d.polygon for d in det.detect(im)]  # noqa: E731
-            res = page_orientation(turned, polys(turned), classifier, detect=polys)
+            res = ocr.orient_page(turned)
             times.append((time.perf_counter() - t0) * 1000)
             hits[angle] += res.angle == angle
     m = _metrics()
@@ -142,9 +143,7 @@ def main(argv=None) -> int:
             results += sweep(det, loaded, max_side)
             continue
         if args.orientation:
-            from ocrforge.detection.orientation import LineOrientationClassifier
-
-            r = orientation_accuracy(det, loaded, LineOrientationClassifier(threads=args.threads))
+            r = orientation_accuracy(det, loaded, args.threads)
             r.update(model=str(det.model_path), max_side=max_side)
             results.append(r)
             print(json.dumps(r), flush=True)

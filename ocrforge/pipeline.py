@@ -23,6 +23,7 @@ import numpy as np
 from .document import Block, Document, Line, Page, words_from_line
 from .errors import ConfigError, ModelError, OcrforgeError
 from .io import DEFAULT_DPI, DEFAULT_MAX_PIXELS, PageImage, iter_pages, load_image, source_name
+from .detection.orientation import DetectedLines, PageOrientation, page_orientation
 from .layout import LayoutConfig, analyze_layout
 
 Quad = np.ndarray  # (4, 2) float32: top-left, top-right, bottom-right, bottom-left
@@ -111,16 +112,13 @@ _TURNS_TO_BEFORE = {
 }
 
 
-def _turn_page(image: np.ndarray, transform: Optional[np.ndarray], rotation: int, degrees: int):
-    """The page turned by `degrees` counter-clockwise, the transform from it to the input, and the total turn."""
-    h, w = image.shape[:2]
+def _turned_transform(shape: Tuple[int, ...], transform: Optional[np.ndarray], rotation: int, degrees: int):
+    """After turning a page of `shape` by `degrees` counter-clockwise: the transform from the
+    turned page to the input, and the total turn."""
+    h, w = shape[:2]
     back = np.array(_TURNS_TO_BEFORE[degrees](w, h))
     transform = back if transform is None else np.asarray(transform, np.float64) @ back
-    return np.ascontiguousarray(np.rot90(image, degrees // 90)), transform, (rotation + degrees) % 360
-
-
-def _turned_180(crop: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(crop[::-1, ::-1])
+    return transform, (rotation + degrees) % 360
 
 
 # ------------------------------------------------------------------------------------ preprocess
@@ -279,14 +277,13 @@ class OCR:
             work = cv2.cvtColor(work, cv2.COLOR_GRAY2BGR)
         transform = pre.transform
         rotation = int(getattr(pre, "rotation", 0))
-        quads, crops, vertical = self._detect_and_crop(work)
-        quarter = self._sideways(quads, crops, vertical)
-        if quarter:  # a page still on its side (preprocess unsure)
-            work, transform, rotation = _turn_page(work, transform, rotation, quarter)
-            quads, crops, vertical = self._detect_and_crop(work)
-        if self._upside_down(crops, vertical):
-            work, transform, rotation = _turn_page(work, transform, rotation, 180)
-            quads, crops, vertical = self._detect_and_crop(work)
+        lines = self._detect_and_crop(work)
+        if self.config.flip_check:
+            orientation = self.orient_page(work, lines)
+            if orientation.turn:
+                transform, rotation = _turned_transform(work.shape, transform, rotation, orientation.turn)
+                work, lines = orientation.image, orientation.lines
+        quads, crops, vertical = lines
         results = self._recognize(crops) if crops else []
 
         lines: List[Line] = []
@@ -312,11 +309,11 @@ class OCR:
             else f"{page_image.source}#page={page_image.index + 1}",
         )
 
-    def _detect_and_crop(self, work: np.ndarray):
+    def _detect_and_crop(self, work: np.ndarray) -> DetectedLines:
         detections = list(self.detector.detect(work))
         quads = [order_quad(np.asarray(d.polygon, np.float32)) for d in detections]
         crops, vertical = self._crops(work, quads)
-        return quads, crops, vertical
+        return DetectedLines(quads, crops, vertical)
 
     @property
     def line_orientation(self):
@@ -326,50 +323,11 @@ class OCR:
             self._line_orientation = LineOrientationClassifier(threads=self.config.threads)
         return self._line_orientation
 
-    def _sideways(self, quads: List[Quad], crops: List[np.ndarray], vertical: List[bool],
-                  min_lines: int = 5, tall_share: float = 0.7, sure: float = 0.8) -> int:
-        """0, or the counter-clockwise quarter turn (90/270) that makes a sideways page upright.
-
-        A page whose long boxes are mostly tall is either on its side or set in vertical columns.
-        The recognizer decides: the eight longest crops are read turned both ways; the page is
-        turned only when one reading is sure (mean confidence >= `sure`), which sideways glyphs of
-        real vertical columns do not reach."""
-        if not self.config.flip_check:
-            return 0
-        sizes = [(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[3] - q[0])) for q in quads]
-        long_ones = [i for i, (w, h) in enumerate(sizes) if max(w, h) >= 2 * max(min(w, h), 1.0)]
-        tall = [i for i in long_ones if vertical[i] or sizes[i][1] > sizes[i][0]]
-        if len(long_ones) < min_lines or len(tall) < tall_share * len(long_ones):
-            return 0
-        tall = sorted(tall, key=lambda i: -max(sizes[i]))[:8]
-        # _crops already turned vertical crops counter-clockwise; upright crops of tall boxes are
-        # turned here the same way, so `ccw` is the page turned by 90 and its 180 twin is 270.
-        ccw = [crops[i] if vertical[i] else np.ascontiguousarray(np.rot90(crops[i])) for i in tall]
-        conf_ccw = self._mean_confidence(ccw)
-        conf_cw = self._mean_confidence([_turned_180(c) for c in ccw])
-        if max(conf_ccw, conf_cw) < sure:
-            return 0
-        return 90 if conf_ccw >= conf_cw else 270
-
-    def _upside_down(self, crops: List[np.ndarray], vertical: List[bool], max_lines: int = 16,
-                     sure_margin: float = 0.2) -> bool:
-        """Is the page upside down? The classifier's mean 180° probability of the widest lines as
-        cropped vs turned (a relative vote: on receipts its absolute score of turned digits and
-        capitals hovers near 0.5); when that margin is thin, the recognizer's mean confidence on
-        both readings of the eight widest lines decides. Measured on 20 SROIE eval receipts and
-        the sample, upright and turned: 42 of 42 right (benchmarks/bench_rotation.py)."""
-        if not self.config.flip_check:
-            return False
-        horizontal = [c for c, v in zip(crops, vertical) if not v and c.shape[1] >= 2 * c.shape[0]]
-        if len(horizontal) < 3:
-            return False
-        horizontal = sorted(horizontal, key=lambda c: -c.shape[1])[:max_lines]
-        turned = [_turned_180(c) for c in horizontal]
-        as_is = float(np.mean(self.line_orientation.upside_down_probs(horizontal)))
-        flipped = float(np.mean(self.line_orientation.upside_down_probs(turned)))
-        if abs(as_is - flipped) >= sure_margin:
-            return as_is > flipped
-        return self._mean_confidence(turned[:8]) > self._mean_confidence(horizontal[:8])
+    def orient_page(self, image: np.ndarray, lines: Optional[DetectedLines] = None) -> PageOrientation:
+        """The page turned upright (sideways or upside down), with its lines detected again."""
+        return page_orientation(image, self._detect_and_crop,
+                                lambda crops: self.line_orientation.upside_down_probs(crops),
+                                self._mean_confidence, lines=lines)
 
     def _mean_confidence(self, crops: List[np.ndarray]) -> float:
         return float(np.mean([r.confidence for r in self.recognizer.recognize(crops)]))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from ocrforge.detection.orientation import LINE_H, LINE_W, crop_quad, line_tensor, page_orientation
+from ocrforge.detection.orientation import (LINE_H, LINE_W, DetectedLines, crop_quad, is_upside_down, line_tensor,
+                                           page_orientation, quarter_turn)
 
 
 class FakeLineClassifier:
@@ -44,32 +46,78 @@ def _page(angle_ccw: int):
     return turned, out
 
 
+def _lines(image):
+    """A fake detector + cropper: dark runs of the page as boxes, crops turned like the pipeline's."""
+    ink = (image.min(2) < 128).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink)
+    quads, crops, vertical = [], [], []
+    for x, y, w, h, _ in stats[1:]:
+        pad = 10  # a box around the ink, with its margin on the ink's "upper" side, like _page
+        x0, y0, x1, y1 = max(x - pad, 0), max(y - pad, 0), x + w + pad, y + h + pad
+        quads.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32))
+        crops.append(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        vertical.append(False)
+    return DetectedLines(quads, crops, vertical)
+
+
+def _ink_low(crop) -> bool:
+    g = crop if crop.ndim == 2 else crop.mean(2)
+    rows = (g < 128).sum(1)
+    return rows[len(rows) // 2:].sum() > rows[: len(rows) // 2].sum()
+
+
+def _upright_confidence(crops):
+    """A fake recognizer: sure of horizontal crops whose ink sits low, unsure of anything else."""
+    return float(np.mean([0.95 if c.shape[1] > c.shape[0] and _ink_low(c) else 0.3 for c in crops]))
+
+
+def _page_with_low_ink(angle_ccw: int):
+    """White page of 6 long bars, each drawn in the lower part of its own band, turned by angle."""
+    img = np.full((400, 300, 3), 255, np.uint8)
+    for i in range(6):
+        y = 40 + 55 * i
+        img[y + 14:y + 20, 30:270] = 0
+        img[y + 6:y + 14, 30:40] = 0  # a short ascender at the left: the ink is not symmetric
+    return np.ascontiguousarray(np.rot90(img, angle_ccw // 90)), img
+
+
 @pytest.mark.parametrize("angle", [0, 90, 180, 270])
-def test_page_orientation_from_lines(angle):
-    img, polys = _page(angle)
-    clf = FakeLineClassifier()
-    res = page_orientation(img, polys, clf)
-    assert res.angle == angle and res.lines_used == 5 and res.confidence > 0.5
-    assert all(c.shape[1] > c.shape[0] for c in clf.seen)  # crops handed over as horizontal lines
+def test_page_orientation_turns_pages_upright(angle):
+    turned, upright = _page_with_low_ink(angle)
+    clf, calls = FakeLineClassifier(), []
+
+    def find(im):
+        calls.append(im.shape)
+        return _lines(im)
+
+    res = page_orientation(turned, find, clf.upside_down_probs, _upright_confidence)
+    assert res.angle == angle and (res.turn + angle) % 360 == 0
+    assert np.array_equal(res.image, upright)
+    assert len(res.lines.quads) == 6
+    # detected once, and once more after the one turn that sets it upright (the recognizer picks
+    # the right quarter turn, so no 180° correction follows)
+    assert len(calls) == (1 if angle == 0 else 2)
 
 
-@pytest.mark.parametrize("angle", [90, 270])
-def test_page_orientation_redetects_turned_pages(angle):
-    img, polys = _page(angle)
-    back_img, back_polys = _page(angle - 90)  # what turning the page 90° clockwise gives
-    calls = []
+def test_quarter_turn_needs_a_sure_reading():
+    turned, _ = _page_with_low_ink(90)
+    lines = _lines(turned)
+    assert quarter_turn(lines, _upright_confidence) in (90, 270)
+    assert quarter_turn(lines, lambda crops: 0.5) == 0  # vertical columns: neither reading is sure
 
-    def detect(im):
-        calls.append(im)
-        return back_polys
 
-    res = page_orientation(img, polys, FakeLineClassifier(), detect=detect)
-    assert len(calls) == 1 and np.array_equal(calls[0], back_img)  # re-detected once, turned back
-    assert res.angle == angle
+def test_upside_down_falls_back_to_the_recognizer_when_the_classifier_is_unsure():
+    turned, _ = _page_with_low_ink(180)
+    lines = _lines(turned)
+    unsure = lambda crops: np.full(len(crops), 0.5)  # noqa: E731
+    assert is_upside_down(lines, unsure, _upright_confidence)
+    assert not is_upside_down(_lines(_page_with_low_ink(0)[0]), unsure, _upright_confidence)
 
 
 def test_page_orientation_without_lines():
-    assert page_orientation(np.zeros((10, 10, 3), np.uint8), [], FakeLineClassifier()).angle == 0
+    empty = np.full((10, 10, 3), 255, np.uint8)
+    res = page_orientation(empty, _lines, FakeLineClassifier().upside_down_probs, _upright_confidence)
+    assert res.turn == 0 and res.angle == 0 and res.lines.quads == []
 
 
 def test_line_tensor_keeps_aspect_and_pads():
