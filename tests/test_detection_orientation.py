@@ -106,6 +106,25 @@ def test_quarter_turn_needs_a_sure_reading():
     assert quarter_turn(lines, lambda crops: 0.5) == 0  # vertical columns: neither reading is sure
 
 
+def test_quarter_turn_is_decided_by_the_longest_boxes_not_by_fragments():
+    """A sideways receipt (SROIE 064 turned): its longest boxes are tall lines, but the detector
+    also leaves many short wide fragments; those must not outvote the lines."""
+    def box(w, h):
+        return np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+
+    quads = [box(40, 150 - i) for i in range(10)] + [box(70, 20) for _ in range(20)]
+    crops = [np.zeros((int(q[2, 1]), int(q[2, 0]), 3), np.uint8) for q in quads]
+    lines = DetectedLines(quads, crops, [False] * len(quads))
+    calls = []
+
+    def sure_when_turned_ccw(batch):
+        calls.append(batch)
+        return 0.95 if len(calls) == 1 else 0.2  # first call: the crops turned counter-clockwise
+
+    assert quarter_turn(lines, sure_when_turned_ccw) == 90
+    assert all(c.shape[1] > c.shape[0] for c in calls[0])  # the tall lines, turned to read across
+
+
 def test_upside_down_falls_back_to_the_recognizer_when_the_classifier_is_unsure():
     turned, _ = _page_with_low_ink(180)
     lines = _lines(turned)

@@ -94,20 +94,23 @@ def turned_180(crop: np.ndarray) -> np.ndarray:
 
 
 def quarter_turn(lines: DetectedLines, read_confidence: Callable[[List[np.ndarray]], float],
-                 min_lines: int = 5, tall_share: float = 0.7, sure: float = 0.8) -> int:
+                 min_lines: int = 5, longest_lines: int = 12, tall_share: float = 0.7, sure: float = 0.8) -> int:
     """0, or the counter-clockwise quarter turn (90/270) that makes a sideways page upright.
 
-    A page whose long boxes are mostly tall is either on its side or set in vertical columns.
+    A page whose longest boxes are mostly tall is either on its side or set in vertical columns.
     The recognizer decides: the eight longest crops are read turned both ways; the page is
     turned only when one reading is sure (mean confidence >= `sure`), which sideways glyphs of
     real vertical columns do not reach."""
     quads, crops, vertical = lines
     sizes = [(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[3] - q[0])) for q in quads]
     long_ones = [i for i, (w, h) in enumerate(sizes) if max(w, h) >= 2 * max(min(w, h), 1.0)]
-    tall = [i for i in long_ones if vertical[i] or sizes[i][1] > sizes[i][0]]
-    if len(long_ones) < min_lines or len(tall) < tall_share * len(long_ones):
+    # The longest boxes vote: on a sideways receipt the detector also leaves many short
+    # fragments of either shape, but its longest boxes still follow the text lines.
+    longest = sorted(long_ones, key=lambda i: -max(sizes[i]))[:longest_lines]
+    tall = [i for i in longest if vertical[i] or sizes[i][1] > sizes[i][0]]
+    if len(long_ones) < min_lines or len(tall) < tall_share * len(longest):
         return 0
-    tall = sorted(tall, key=lambda i: -max(sizes[i]))[:8]
+    tall = tall[:8]
     # Vertical crops were already turned counter-clockwise; upright crops of tall boxes are turned
     # here the same way, so `ccw` is the page turned by 90 and its 180 twin is 270.
     ccw = [crops[i] if vertical[i] else np.ascontiguousarray(np.rot90(crops[i])) for i in tall]
