@@ -386,3 +386,38 @@ def test_bad_dpi_and_bad_type():
 
 def test_every_error_is_an_ocrforge_error():
     assert issubclass(InputError, OcrforgeError) and issubclass(ConfigError, OcrforgeError)
+
+
+@pytest.mark.parametrize("fmt,mode", [("JPEG", "RGB"), ("PNG", "RGB"), ("PNG", "L"), ("BMP", "RGB")])
+def test_plain_images_decode_through_opencv_with_pillows_pixels(tmp_path, monkeypatch, fmt, mode):
+    import cv2
+
+    from ocrforge.io import images
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (37, 53, 3 if mode == "RGB" else 1), dtype=np.uint8).squeeze()
+    path = tmp_path / f"x.{fmt.lower()}"
+    Image.fromarray(arr, mode).save(path, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    decoded = []
+    real = cv2.imdecode
+    monkeypatch.setattr(images.cv2, "imdecode", lambda *a: decoded.append(1) or real(*a))
+    for source in (str(path), path, path.read_bytes()):
+        page = next(iter_pages(source))
+        with Image.open(path) as im:
+            expected = images.pil_to_bgr(im)
+        assert page.image.shape == (37, 53, 3) and page.image.dtype == np.uint8
+        assert np.array_equal(page.image, expected)
+    assert len(decoded) == 3  # path, Path and bytes all took the OpenCV way
+
+
+def test_exif_turned_jpeg_is_left_to_pillow(monkeypatch):
+    from ocrforge.io import images
+
+    calls = []
+    monkeypatch.setattr(images.cv2, "imdecode", lambda *a: calls.append(1))
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 20), (200, 10, 10)).save(buf, "JPEG", exif=exif)
+    page = next(iter_pages(buf.getvalue()))
+    assert page.image.shape == (40, 20, 3) and not calls
