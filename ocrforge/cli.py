@@ -51,7 +51,7 @@ COMMANDS: List[Command] = [
     Command("data", ("ocrforge.data.rec_datasets",), "prepare labelled data for training", group=True),
     Command("train", ("ocrforge.training.det", "ocrforge.training.rec"), "train models (needs the [train] extra)",
             group=True),
-    Command("export", ("ocrforge.export.onnx_rec", "ocrforge.export.mobile"), "export trained models to ONNX / INT8", group=True),
+    Command("export", ("ocrforge.export.onnx_rec", "ocrforge.detection.export", "ocrforge.export.mobile"), "export trained models to ONNX / INT8", group=True),
     Command("lm", ("ocrforge.postprocess.lm_cli",), "build / inspect character n-gram language models"),
     Command("serve", ("ocrforge.serving.cli",), "run the HTTP / gRPC OCR service (needs the [serve] extra)"),
     Command("batch", ("ocrforge.batch.cli",), "OCR a folder or list of files as a resumable batch job"),

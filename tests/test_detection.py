@@ -294,6 +294,31 @@ def test_init_from_starts_a_fresh_run_from_earlier_weights(tmp_path):
     torch.testing.assert_close(later["model"][k], earlier["model"][k], rtol=1e-4, atol=1e-6)
 
 
+def test_export_det_cli_writes_fp32_and_int8_models_the_predictor_loads(tmp_path):
+    from ocrforge.cli import main as cli_main
+    from ocrforge.detection.predictor import TextDetector
+    from ocrforge.training.det import train
+    from ocrforge.training.det_config import DetTrainConfig
+
+    img = np.full((96, 128, 3), 230, np.uint8)
+    cv2.putText(img, "TEXT 12", (5, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+    (tmp_path / "pages").mkdir()
+    cv2.imwrite(str(tmp_path / "pages" / "0.jpg"), img)
+    poly = np.array([[4, 24], [95, 24], [95, 45], [4, 45]], np.float32)
+    (tmp_path / "label.txt").write_text(paddle_label_line("pages/0.jpg", [poly], ["TEXT 12"]) + "\n")
+    ckpt = train(DetTrainConfig(model="db_mobilenetv3_small", data={str(tmp_path / "label.txt"): 1.0}, crop=64,
+                                batch_size=1, max_steps=1, warmup_steps=1, workers=0, out=str(tmp_path / "run")),
+                 log=lambda m: None)
+    fp32, int8 = tmp_path / "det.onnx", tmp_path / "det.int8.onnx"
+    assert cli_main(["export", "det", "--checkpoint", str(ckpt), "--out", str(fp32), "--int8", str(int8),
+                     "--calib", str(tmp_path / "pages"), "--box-thresh", "0.55"]) == 0
+    for path in (fp32, int8):
+        det = TextDetector(path, threads=1)
+        assert det.config.box_thresh == 0.55  # the CLI's post-processing settings ride along
+        assert det.prob_map(img)[0].shape == (96, 128)
+    assert cli_main(["export", "det", "--checkpoint", str(ckpt), "--out", str(fp32), "--int8", str(int8)]) != 0
+
+
 def test_shipped_detector_finds_printed_lines():
     from ocrforge.detection.predictor import TextDetector, default_model_path
 

@@ -84,18 +84,47 @@ def quantize_int8(src: Path, dst: Path, calib_images, max_side: int = 960) -> Pa
     return dst
 
 
+# ------------------------------------------------------------------------------------------
+# CLI: ocrforge export det --checkpoint last.pt --out det.onnx [--int8 det.int8.onnx --calib DIR]
+# ------------------------------------------------------------------------------------------
+
+
+def _add_arguments(p) -> None:
+    # Defaults are the shipped detector's post-processing, swept on SROIE training pages
+    # (benchmarks/bench_detection.py --sweep --split mod:5:1); they ride along as metadata.
+    p.add_argument("--checkpoint", required=True, help="detector checkpoint (ocrforge train det)")
+    p.add_argument("--out", required=True, help="FP32 .onnx path")
+    p.add_argument("--thresh", type=float, default=0.3)
+    p.add_argument("--box-thresh", type=float, default=0.6)
+    p.add_argument("--unclip-ratio", type=float, default=1.4)
+    p.add_argument("--arch")
+    p.add_argument("--int8", help="also write a static-INT8 model here")
+    p.add_argument("--calib", help="folder of .jpg pages for INT8 calibration (training pages, never eval)")
+    p.add_argument("--calib-count", type=int, default=16)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("det", help="export a detection checkpoint to ONNX (+ static INT8)")
+    _add_arguments(p)
+    p.set_defaults(func=_run)
+
+
 def _run(args) -> int:
+    from ..errors import InputError
     from ..training.det import load_model_from_checkpoint
 
-    model = load_model_from_checkpoint(args.checkpoint)
+    if not Path(args.checkpoint).expanduser().is_file():
+        raise InputError(f"checkpoint not found: {args.checkpoint}")
+    calib = []
+    if args.int8:
+        calib = sorted(Path(args.calib).expanduser().rglob("*.jpg"))[: args.calib_count] if args.calib else []
+        if not calib:
+            raise InputError("--int8 needs --calib DIR with .jpg training pages")
+    model = load_model_from_checkpoint(Path(args.checkpoint).expanduser())
     post = PostprocessConfig(thresh=args.thresh, box_thresh=args.box_thresh, unclip_ratio=args.unclip_ratio)
     out = export_onnx(model, Path(args.out), post, extra_meta={"architecture": args.arch or model.cfg.backbone})
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     if args.int8:
-        calib = sorted(Path(args.calib).glob("*.jpg"))[: args.calib_count] if args.calib else []
-        if not calib:
-            print("--int8 needs --calib DIR with .jpg pages", file=sys.stderr)
-            return 2
         q = quantize_int8(out, Path(args.int8), calib)
         print(f"wrote {q} ({q.stat().st_size / 1e6:.2f} MB)")
     return 0
@@ -103,15 +132,7 @@ def _run(args) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="ocrforge-export-det")
-    p.add_argument("checkpoint")
-    p.add_argument("out")
-    p.add_argument("--thresh", type=float, default=0.3)
-    p.add_argument("--box-thresh", type=float, default=0.5)
-    p.add_argument("--unclip-ratio", type=float, default=1.6)
-    p.add_argument("--arch")
-    p.add_argument("--int8", help="also write a static-INT8 model here")
-    p.add_argument("--calib", help="folder of .jpg pages for INT8 calibration (training pages, never eval)")
-    p.add_argument("--calib-count", type=int, default=16)
+    _add_arguments(p)
     return _run(p.parse_args(argv))
 
 
