@@ -1,8 +1,45 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * <link rel="preload"> for what the page fetches at start (the model manifest, both models, the
+ * charset, OpenCV's and ONNX Runtime's .wasm), so the downloads begin while the HTML is parsed instead of one
+ * after the other as the scripts ask for them. as="fetch" + crossorigin: the attributes under which
+ * the browser hands a preloaded response to a later fetch() of the same URL.
+ */
+function preloadStartupAssets() {
+  return {
+    name: "ocrforge-preload-startup-assets",
+    apply: "build",
+    transformIndexHtml: {
+      order: "post",
+      handler(html, ctx) {
+        const manifest = JSON.parse(readFileSync(join(here, "public", "models", "manifest.json"), "utf-8"));
+        // Most urgent first: sessions cannot start before ONNX Runtime's .wasm and the detector are
+        // in, so those go ahead of everything (high priority); the rest follow the page's own
+        // scripts. OpenCV is needed only when the first image is read. (Over HTTP/1.1 a browser
+        // opens 6 connections per host, so later requests wait their turn.)
+        const wasm = Object.keys(ctx.bundle || {}).filter((name) => /ort-wasm.*\.wasm$/.test(name));
+        const files = [...wasm, "models/manifest.json", `models/${manifest.det.file}`, `models/${manifest.rec.file}`, `models/${manifest.charset}`];
+        if (existsSync(join(here, "public", "vendor", "opencv.wasm"))) files.push("vendor/opencv.wasm");
+        return files.map((file, i) => ({
+          tag: "link",
+          attrs: { rel: "preload", href: `./${file}`, as: "fetch", crossorigin: "", ...(i < 3 ? { fetchpriority: "high" } : {}) },
+          injectTo: i < 3 ? "head-prepend" : "head",
+        }));
+      },
+    },
+  };
+}
 
 // Relative base: the built folder works from any path on any static server.
 export default defineConfig({
   base: "./",
+  plugins: [preloadStartupAssets()],
   build: {
     outDir: "dist",
     target: "es2022",

@@ -2,8 +2,11 @@
 //  - the detector and recognizer ONNX files and the charset, with a manifest.json that carries
 //    each model's metadata_props (onnxruntime-web does not expose them), so thresholds and the
 //    charset version come from the model file exactly as in the Python pipeline;
-//  - OpenCV.js, served as a plain file: it is a 10 MB UMD script that a bundler gains nothing from
-//    parsing. (onnxruntime-web's .wasm is found by vite itself through its `new URL(..., import.meta.url)`.)
+//  - OpenCV.js, served as plain files: a UMD script that a bundler gains nothing from parsing, with
+//    its WebAssembly taken out into opencv.wasm so the browser can stream-compile it
+//    (scripts/opencv-split.mjs). (onnxruntime-web's .wasm is found by vite itself through its
+//    `new URL(..., import.meta.url)`.)
+//  - the models pre-optimized where that is bit-identical (scripts/preoptimize.mjs).
 //
 // Models: OCRFORGE_DET_MODEL / OCRFORGE_REC_MODEL when set; else the files the Python package
 // reads by default (asked of python3, or $OCRFORGE_PYTHON); else the newest det_*.onnx / rec_*.onnx
@@ -13,6 +16,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { readOnnxMetadata } from "./onnx-metadata.mjs";
+import { prepareModel } from "./preoptimize.mjs";
+import { writeOpenCv } from "./opencv-split.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const webRoot = resolve(here, "..");
@@ -68,12 +73,15 @@ if (!existsSync(charsetPath)) fail(`charset ${charsetVersion} not found at ${cha
 const modelsOut = join(publicDir, "models");
 rmSync(modelsOut, { recursive: true, force: true });
 mkdirSync(modelsOut, { recursive: true });
-copyFileSync(detPath, join(modelsOut, basename(detPath)));
-copyFileSync(recPath, join(modelsOut, basename(recPath)));
+// Probe shapes for the pre-optimization check: any size the model takes (detector: multiples of 32).
+const det = await prepareModel(detPath, modelsOut, [1, 3, 96, 128]);
+const rec = await prepareModel(recPath, modelsOut, [2, 1, 32, 64]);
 copyFileSync(charsetPath, join(modelsOut, basename(charsetPath)));
+// `file` is what the page loads (the pre-optimized twin when there is one), `source` the model it came
+// from, `graphOptimizationLevel` the session option the page must use with `file`.
 const manifest = {
-  det: { file: basename(detPath), metadata: detMeta },
-  rec: { file: basename(recPath), metadata: recMeta },
+  det: { file: det.file, source: basename(detPath), graphOptimizationLevel: det.graphOptimizationLevel, metadata: detMeta },
+  rec: { file: rec.file, source: basename(recPath), graphOptimizationLevel: rec.graphOptimizationLevel, metadata: recMeta },
   charset: basename(charsetPath),
 };
 writeFileSync(join(modelsOut, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
@@ -81,6 +89,7 @@ writeFileSync(join(modelsOut, "manifest.json"), JSON.stringify(manifest, null, 2
 const vendorOut = join(publicDir, "vendor");
 rmSync(vendorOut, { recursive: true, force: true });
 mkdirSync(vendorOut, { recursive: true });
-copyFileSync(join(webRoot, "node_modules", "@techstark", "opencv-js", "dist", "opencv.js"), join(vendorOut, "opencv.js"));
+const opencv = writeOpenCv(join(webRoot, "node_modules", "@techstark", "opencv-js", "dist", "opencv.js"), vendorOut);
 
-console.log(`copy-assets: det=${basename(detPath)} rec=${basename(recPath)} charset=${basename(charsetPath)}`);
+console.log(`copy-assets: det=${basename(detPath)} (${det.note}) rec=${basename(recPath)} (${rec.note}) charset=${basename(charsetPath)}`);
+console.log(`copy-assets: OpenCV.js ${opencv.note}`);

@@ -46,52 +46,69 @@ function show(imageData, result) {
   }
 }
 
-async function main() {
-  let ocr;
-  try {
-    const { cv } = await loadOpenCv(window);
-    // ?threads=N overrides the WebAssembly thread count (benchmarks); 0 or absent: automatic.
-    const threads = parseInt(new URLSearchParams(location.search).get("threads") || "0", 10) || 0;
-    ocr = await BrowserOCR.create(cv, new URL(".", document.baseURI), { threads });
-  } catch (err) {
+// Everything starts at once: OpenCV.js (a classic async script, already downloading), the models
+// and ONNX Runtime. An image handed over before they are ready is read as soon as they are.
+const threads = parseInt(new URLSearchParams(location.search).get("threads") || "0", 10) || 0; // ?threads=N: benchmarks
+let startFailed = false;
+const opencv = loadOpenCv(window).then((r) => (performance.mark("ocrforge:opencv-ready"), r));
+const ready = BrowserOCR.create(opencv, new URL(".", document.baseURI), { threads }).then(
+  (ocr) => {
+    performance.mark("ocrforge:ready");
+    return ocr;
+  },
+  (err) => {
+    startFailed = true;
     setState("error", `Could not start: ${err.message}`);
     console.error(err);
-    return;
+    throw err;
+  },
+);
+
+let busy = Promise.resolve();
+async function readImageData(imageData) {
+  // One read at a time: the WebAssembly sessions are not re-entrant.
+  if (document.body.dataset.state === "loading") status.textContent = "Loading models… the image is read as soon as they are in.";
+  const run = busy.then(async () => {
+    const ocr = await ready;
+    setState("busy", "Reading…");
+    const result = await ocr.read(imageData);
+    show(imageData, result);
+    window.ocrforge.lastResult = result;
+    if (!window.ocrforge.firstTextMs) window.ocrforge.firstTextMs = performance.now();
+    setState("done", `${result.lines.length} lines in ${Math.round(result.timings.totalMs)} ms`);
+    return result;
+  });
+  busy = run.catch(() => {});
+  try {
+    return await run;
+  } catch (err) {
+    if (!startFailed) setState("error", `Could not read the image: ${err.message}`);
+    throw err;
   }
+}
 
-  let busy = Promise.resolve();
-  async function readImageData(imageData) {
-    // One read at a time: the WebAssembly sessions are not re-entrant.
-    const run = busy.then(async () => {
-      setState("busy", "Reading…");
-      const result = await ocr.read(imageData);
-      show(imageData, result);
-      window.ocrforge.lastResult = result;
-      setState("done", `${result.lines.length} lines in ${Math.round(result.timings.totalMs)} ms`);
-      return result;
-    });
-    busy = run.catch(() => {});
-    try {
-      return await run;
-    } catch (err) {
-      setState("error", `Could not read the image: ${err.message}`);
-      throw err;
-    }
+async function readBlob(blob) {
+  let imageData;
+  try {
+    imageData = await decode(blob);
+  } catch (err) {
+    setState("error", "This file is not an image the browser can decode.");
+    throw err;
   }
+  return readImageData(imageData);
+}
 
-  async function readBlob(blob) {
-    let imageData;
-    try {
-      imageData = await decode(blob);
-    } catch (err) {
-      setState("error", "This file is not an image the browser can decode.");
-      throw err;
-    }
-    return readImageData(imageData);
-  }
+/** Start-up milestones in ms since navigation start (the page's performance marks). */
+function startup() {
+  return Object.fromEntries(
+    performance.getEntriesByType("mark").filter((m) => m.name.startsWith("ocrforge:")).map((m) => [m.name.slice(9), m.startTime]),
+  );
+}
 
-  window.ocrforge = { ocr, readBlob, readImageData, lastResult: null };
+// firstTextMs: ms from navigation start to the first read's text on screen.
+window.ocrforge = { ready, readBlob, readImageData, startup, lastResult: null, firstTextMs: null };
 
+function main() {
   $("file").addEventListener("change", (e) => {
     const file = e.target.files[0];
     if (file) readBlob(file).catch((err) => console.warn(err));
@@ -110,7 +127,13 @@ async function main() {
     else setState("error", "Drop an image file (PNG, JPEG, WebP…).");
   });
   wireCamera(readImageData);
-  setState("ready", "Ready: drop an image, choose a file or use the camera.");
+  ready.then(
+    (ocr) => {
+      window.ocrforge.ocr = ocr;
+      if (document.body.dataset.state === "loading") setState("ready", "Ready: drop an image, choose a file or use the camera.");
+    },
+    () => {},
+  );
 }
 
 function wireCamera(readImageData) {

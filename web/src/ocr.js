@@ -26,10 +26,26 @@ export const DEFAULTS = Object.freeze({
  *
  * The result is wrapped on purpose: depending on the build, the Emscripten module is a promise
  * or a thenable whose `then` calls back with the module itself, and resolving a promise with such
- * a thenable never settles.
+ * a thenable never settles. The split build (scripts/opencv-split.mjs) leaves a failure to fetch
+ * or compile opencv.wasm on `cvLoadError`.
  */
 export async function loadOpenCv(win = globalThis) {
-  for (let i = 0; i < 1200 && !win.cv; i++) await new Promise((r) => setTimeout(r, 50));
+  let poll;
+  const failed = new Promise((_, reject) => {
+    poll = setInterval(() => {
+      if (win.cvLoadError) reject(new Error(`OpenCV.js did not load: ${win.cvLoadError.message || win.cvLoadError}`));
+    }, 50);
+  });
+  try {
+    return await Promise.race([failed, whenOpenCvReady(win)]);
+  } finally {
+    clearInterval(poll);
+  }
+}
+
+async function whenOpenCvReady(win) {
+  const deadline = performance.now() + 60000;
+  while (!win.cv && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   let cv = win.cv;
   if (!cv) throw new Error("OpenCV.js did not load");
   if (cv instanceof Promise) cv = (await cv.then((m) => ({ m }))).m;
@@ -83,21 +99,32 @@ export class BrowserOCR {
     }
   }
 
-  /** Fetches the manifest, both models and the charset from `baseUrl`/models/. */
-  static async create(cv, baseUrl, options = {}) {
+  /**
+   * Fetches the manifest, both models and the charset from `baseUrl`/models/ and starts the
+   * ONNX Runtime sessions. `opencv` is `{ cv }` (as loadOpenCv resolves; the module itself is a
+   * thenable that must not be awaited) or a promise of it: the models load while OpenCV.js is
+   * still starting, so the slower of the two sets the start-up time, not their sum.
+   */
+  static async create(opencv, baseUrl, options = {}) {
     const settings = { ...DEFAULTS, ...options };
     ort.env.wasm.numThreads = wasmThreads(settings.threads);
     const modelsUrl = new URL("models/", baseUrl);
     const manifest = await (await fetchOk(new URL("manifest.json", modelsUrl))).json();
-    const sessionOptions = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
-    const [detBytes, recBytes, charsetText] = await Promise.all([
-      fetchOk(new URL(manifest.det.file, modelsUrl)).then((r) => r.arrayBuffer()),
-      fetchOk(new URL(manifest.rec.file, modelsUrl)).then((r) => r.arrayBuffer()),
-      fetchOk(new URL(manifest.charset, modelsUrl)).then((r) => r.text()),
-    ]);
-    const det = await ort.InferenceSession.create(new Uint8Array(detBytes), sessionOptions);
-    const rec = await ort.InferenceSession.create(new Uint8Array(recBytes), sessionOptions);
-    return new BrowserOCR(cv, { det, rec, charset: parseCharset(charsetText), manifest, settings });
+    // The build ships graphs already optimized where that is bit-identical (scripts/preoptimize.mjs)
+    // and says so per model; optimizing them again would only cost start-up time.
+    const sessionOptions = (entry) => ({ executionProviders: ["wasm"], graphOptimizationLevel: entry.graphOptimizationLevel || "all" });
+    const bytes = (file) => fetchOk(new URL(file, modelsUrl)).then((r) => r.arrayBuffer()).then((b) => new Uint8Array(b));
+    const recBytes = bytes(manifest.rec.file);
+    const charsetText = fetchOk(new URL(manifest.charset, modelsUrl)).then((r) => r.text());
+    // The first session also starts ONNX Runtime's WebAssembly (streamed and compiled while the
+    // recognizer downloads); a WebAssembly instance builds one session at a time, so the second
+    // waits for the first.
+    const det = bytes(manifest.det.file).then((b) => ort.InferenceSession.create(b, sessionOptions(manifest.det)));
+    det.then(() => performance.mark("ocrforge:det-session"), () => {});
+    const rec = Promise.all([recBytes, det]).then(([b]) => ort.InferenceSession.create(b, sessionOptions(manifest.rec)));
+    rec.then(() => performance.mark("ocrforge:rec-session"), () => {});
+    const [{ cv }, detSession, recSession, text] = await Promise.all([opencv, det, rec, charsetText]);
+    return new BrowserOCR(cv, { det: detSession, rec: recSession, charset: parseCharset(text), manifest, settings });
   }
 
   /**
