@@ -807,7 +807,7 @@ def det_parity(onnx_path: str | Path, model: MobileModel, pages: Sequence[np.nda
         if len(a) == len(b) == matched:
             same += 1
         else:
-            mismatches.append((i, f"{len(a)} boxes", f"{len(b)} boxes"))
+            mismatches.append((i, f"{len(a)} boxes", f"{len(b)} boxes, {matched} of them within 1 px"))
     n = len(pages)
     p999 = float(np.percentile(np.concatenate(diffs), 99.9)) if diffs else 0.0
     return ParityReport(model.target, source, n, same, worst, 1000 * t_onnx / max(n, 1), 1000 * t_mobile / max(n, 1),
