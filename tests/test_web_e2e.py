@@ -4,7 +4,8 @@ Runs ``npm ci`` (when web/node_modules is missing or stale) and ``npm run build`
 then ``node web/tests/e2e.mjs``: the built page, served on 127.0.0.1, is handed the image through
 its file input as a user would, and the lines it shows are compared with
 ``OCR(preprocess="none").read(image)`` (the page has no page-preprocessing stage; detection,
-cropping, batching and decoding are the same steps). The shipped models are used when
+cropping, batching, decoding and the upside-down check are the same steps); the same image turned
+by 180° must come out as the Python pipeline reads it too (turned upright, same lines). The shipped models are used when
 ``ocrforge/models`` has them, else tiny contract-conforming fixture models made here; the image is
 ``examples/receipt_sample.png`` when present, else a rendered receipt-like page.
 
@@ -115,10 +116,12 @@ def built(tmp_path_factory):
     return {"det": models[0], "rec": models[1]}
 
 
-def _browser_read(image: Path, bad_file: Path | None = None) -> dict:
+def _browser_read(image: Path, bad_file: Path | None = None, also: tuple = ()) -> dict:
     cmd = ["node", "tests/e2e.mjs", "--image", str(image), "--runs", "1", "--chromium", CHROMIUM]
     if bad_file is not None:
         cmd += ["--bad-file", str(bad_file)]
+    for extra in also:
+        cmd += ["--also", str(extra)]
     proc = _run(cmd, timeout=300)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -127,30 +130,99 @@ def _centre(poly) -> np.ndarray:
     return np.asarray(poly, np.float64).reshape(-1, 2).mean(0)
 
 
+def _assert_same_lines(page, js_lines) -> None:
+    """The browser's lines are the Python page's: same count, each Python line matched to the
+    nearest browser line by box centre (layout may order them differently), same text there."""
+    py_lines = [(ln.text, _centre(ln.polygon)) for ln in page.lines()]
+    js = [(ln["text"], _centre(ln["polygon"])) for ln in js_lines]
+    assert py_lines, "the Python pipeline found no text on the test image"
+    assert len(js) == len(py_lines), ([t for t, _ in js], [t for t, _ in py_lines])
+    unmatched = list(range(len(js)))
+    for text, centre in py_lines:
+        j = min(unmatched, key=lambda k: float(np.linalg.norm(js[k][1] - centre)))
+        # Float models give the same boxes to the bit; the INT8 detector's kernels differ between
+        # native ONNX Runtime and its WebAssembly build, which moved a few corners by 1-2 px.
+        assert np.linalg.norm(js[j][1] - centre) < 4.0, (text, js[j])
+        assert js[j][0] == text
+        unmatched.remove(j)
+
+
+def _python_vote(ocr, image: Path) -> dict:
+    """orientation.is_upside_down on the Python side, with the numbers it decided from."""
+    import cv2
+
+    from ocrforge.detection.orientation import is_upside_down
+
+    seen: dict = {"probs": [], "per_crop": [], "sizes": None, "confidences": []}
+
+    def probs(crops):
+        p = ocr.line_orientation.upside_down_probs(crops)
+        seen["probs"].append(float(np.mean(p)))
+        seen["per_crop"].append([float(v) for v in p])
+        seen["sizes"] = seen["sizes"] or [[c.shape[1], c.shape[0]] for c in crops]
+        return p
+
+    def confidences(crops):
+        c = ocr._mean_confidence(crops)
+        seen["confidences"].append(c)
+        return c
+
+    # The lines the pipeline finds and crops before it checks the orientation (OCR.read_page).
+    lines = ocr._detect_and_crop(cv2.imread(str(image)))
+    seen["upside_down"] = is_upside_down(lines, probs, confidences)
+    return seen
+
+
+def _assert_same_vote(python: dict, browser: dict | None) -> None:
+    assert browser is not None, "the browser ran no orientation check"
+    assert browser["upsideDown"] == python["upside_down"]
+    if python["probs"]:
+        # The INT8 detector's WebAssembly kernels move a few box corners by 1-2 px (more after the
+        # crop margin), and the classifier is sensitive to that on some lines, so the means agree
+        # only roughly; a crop whose size is found once on each side is the same line cut the same
+        # way and must get the same probabilities (line tensor and classifier as in Python).
+        assert browser["asIs"] == pytest.approx(python["probs"][0], abs=0.05)
+        assert browser["turned"] == pytest.approx(python["probs"][1], abs=0.05)
+        py_sizes = [tuple(sz) for sz in python["sizes"]]
+        js_sizes = [tuple(sz) for sz in browser["sizes"]]
+        pairs = [(py_sizes.index(sz), js_sizes.index(sz)) for sz in py_sizes
+                 if py_sizes.count(sz) == 1 and js_sizes.count(sz) == 1]
+        assert len(pairs) >= len(py_sizes) // 2, (py_sizes, js_sizes)
+        for which, key in ((0, "probsAsIs"), (1, "probsTurned")):
+            for i, j in pairs:
+                assert browser[key][j] == pytest.approx(python["per_crop"][which][i], abs=2e-3), (key, py_sizes[i])
+    if python["confidences"]:  # the recognizer decided (turned first, then as cropped)
+        assert browser["confidenceTurned"] == pytest.approx(python["confidences"][0], abs=1e-3)
+        assert browser["confidenceAsIs"] == pytest.approx(python["confidences"][1], abs=1e-3)
+
+
 def test_browser_reads_the_python_text(built, tmp_path):
+    import cv2
+
     from ocrforge import OCR
 
     image = SAMPLE if SAMPLE.is_file() else _render_page(tmp_path / "page.png")
+    # The same page upside down: the browser's orientation check must turn it like the Python one.
+    turned = tmp_path / "turned_180.png"
+    cv2.imwrite(str(turned), np.ascontiguousarray(cv2.imread(str(image))[::-1, ::-1]))
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
-    report = _browser_read(image, bad_file=bad)
+    report = _browser_read(image, bad_file=bad, also=(turned,))
 
-    doc = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1).read(image)
-    py_lines = [(ln.text, _centre(ln.polygon)) for ln in doc.lines()]
-    js_lines = [(ln["text"], _centre(ln["polygon"])) for ln in report["lines"]]
+    ocr = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1)
+    page = ocr.read(image).pages[0]
+    _assert_same_lines(page, report["lines"])
+    assert report["rotation"] == page.rotation
+    _assert_same_vote(_python_vote(ocr, image), report["orientation"])
 
-    assert py_lines, "the Python pipeline found no text on the test image"
-    # Same lines (layout may order them differently): match each Python line to the nearest
-    # browser line by box centre; both the text and the position must agree.
-    assert len(js_lines) == len(py_lines), ([t for t, _ in js_lines], [t for t, _ in py_lines])
-    unmatched = list(range(len(js_lines)))
-    for text, centre in py_lines:
-        j = min(unmatched, key=lambda k: float(np.linalg.norm(js_lines[k][1] - centre)))
-        # Float models give the same boxes to the bit; the INT8 detector's kernels differ between
-        # native ONNX Runtime and its WebAssembly build, which moved a few corners by 1-2 px.
-        assert np.linalg.norm(js_lines[j][1] - centre) < 4.0, (text, js_lines[j])
-        assert js_lines[j][0] == text
-        unmatched.remove(j)
+    turned_page = ocr.read(turned).pages[0]
+    (turned_report,) = report["also"]
+    _assert_same_lines(turned_page, turned_report["lines"])
+    assert turned_report["rotation"] == turned_page.rotation
+    _assert_same_vote(_python_vote(ocr, turned), turned_report["orientation"])
+    if SAMPLE.is_file():  # the shipped sample is long enough for the check to be sure
+        assert turned_page.rotation == 180
+        assert sorted(ln["text"] for ln in turned_report["lines"]) == sorted(ln["text"] for ln in report["lines"])
 
     # The page shows what it read, re-reads give the same text, nothing logged an error.
     assert report["shown"] == [ln["text"] for ln in report["lines"]]

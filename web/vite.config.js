@@ -6,7 +6,7 @@ import { defineConfig } from "vite";
 const here = dirname(fileURLToPath(import.meta.url));
 
 /**
- * <link rel="preload"> for what the page fetches at start (the model manifest, both models, the
+ * <link rel="preload"> for what the page fetches at start (the model manifest, the models, the
  * charset, OpenCV's and ONNX Runtime's .wasm), so the downloads begin while the HTML is parsed instead of one
  * after the other as the scripts ask for them. as="fetch" + crossorigin: the attributes under which
  * the browser hands a preloaded response to a later fetch() of the same URL.
@@ -25,6 +25,7 @@ function preloadStartupAssets() {
         // opens 6 connections per host, so later requests wait their turn.)
         const wasm = Object.keys(ctx.bundle || {}).filter((name) => /ort-wasm.*\.wasm$/.test(name));
         const files = [...wasm, "models/manifest.json", `models/${manifest.det.file}`, `models/${manifest.rec.file}`, `models/${manifest.charset}`];
+        if (manifest.orient) files.push(`models/${manifest.orient.file}`);
         if (existsSync(join(here, "public", "vendor", "opencv.wasm"))) files.push("vendor/opencv.wasm");
         return files.map((file, i) => ({
           tag: "link",

@@ -1,5 +1,6 @@
 // Puts what the page loads at run time under public/ (vite copies public/ into dist/ verbatim):
-//  - the detector and recognizer ONNX files and the charset, with a manifest.json that carries
+//  - the detector and recognizer ONNX files, the 0/180 line classifier of the page-orientation check
+//    (optional) and the charset, with a manifest.json that carries
 //    each model's metadata_props (onnxruntime-web does not expose them), so thresholds and the
 //    charset version come from the model file exactly as in the Python pipeline;
 //  - OpenCV.js, served as plain files: a UMD script that a bundler gains nothing from parsing, with
@@ -8,9 +9,10 @@
 //    `new URL(..., import.meta.url)`.)
 //  - the models pre-optimized where that is bit-identical (scripts/preoptimize.mjs).
 //
-// Models: OCRFORGE_DET_MODEL / OCRFORGE_REC_MODEL when set; else the files the Python package
-// reads by default (asked of python3, or $OCRFORGE_PYTHON); else the newest det_*.onnx / rec_*.onnx
-// of the right task in ../ocrforge/models, or in $OCRFORGE_MODELS_DIR when that is set.
+// Models: OCRFORGE_DET_MODEL / OCRFORGE_REC_MODEL / OCRFORGE_ORIENT_MODEL when set; else the files
+// the Python package reads by default (asked of python3, or $OCRFORGE_PYTHON); else the newest
+// det_*.onnx / rec_*.onnx of the right task (and det_orient_line.onnx) in ../ocrforge/models, or in
+// $OCRFORGE_MODELS_DIR when that is set.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -36,11 +38,17 @@ function pythonDefaults() {
     "from ocrforge.detection.predictor import default_model_path",
     "from ocrforge.recognition.predictor import DEFAULT_MODEL",
     "print(default_model_path()); print(DEFAULT_MODEL)",
+    "try:",
+    "    from ocrforge.detection.orientation import DEFAULT_LINE_MODEL",
+    "    print(DEFAULT_LINE_MODEL)",
+    "except ImportError:",
+    "    print('')",
   ].join("\n");
   const run = spawnSync(python, ["-c", code], { cwd: repoRoot, encoding: "utf-8" });
   if (run.status !== 0) return {};
-  const [det, rec] = run.stdout.trim().split("\n");
-  return { det: existsSync(det) ? det : null, rec: existsSync(rec) ? rec : null };
+  const [det, rec, orient] = run.stdout.trim().split("\n");
+  const found = (p) => (p && existsSync(p) ? p : null);
+  return { det: found(det), rec: found(rec), orient: found(orient) };
 }
 
 /** Newest <prefix>*.onnx in dir whose metadata says it does `task` (det_orient_* is not a text detector). */
@@ -61,6 +69,11 @@ const detPath = process.env.OCRFORGE_DET_MODEL ? resolve(process.env.OCRFORGE_DE
 const recPath = process.env.OCRFORGE_REC_MODEL ? resolve(process.env.OCRFORGE_REC_MODEL) : defaults.rec || pickModel(modelsDir, "rec_", "recognition");
 if (!detPath || !existsSync(detPath)) fail(`no detector model (det_*.onnx) in ${modelsDir}`);
 if (!recPath || !existsSync(recPath)) fail(`no recognizer model (rec_*.onnx) in ${modelsDir}`);
+// The 0/180 line classifier of the page-orientation check: optional (the page reads without it).
+const orientPath = process.env.OCRFORGE_ORIENT_MODEL
+  ? resolve(process.env.OCRFORGE_ORIENT_MODEL)
+  : defaults.orient || (existsSync(join(modelsDir, "det_orient_line.onnx")) ? join(modelsDir, "det_orient_line.onnx") : null);
+if (process.env.OCRFORGE_ORIENT_MODEL && !existsSync(orientPath)) fail(`no orientation model at ${orientPath}`);
 
 const detMeta = readOnnxMetadata(readFileSync(detPath));
 const recMeta = readOnnxMetadata(readFileSync(recPath));
@@ -76,6 +89,14 @@ mkdirSync(modelsOut, { recursive: true });
 // Probe shapes for the pre-optimization check: any size the model takes (detector: multiples of 32).
 const det = await prepareModel(detPath, modelsOut, [1, 3, 96, 128]);
 const rec = await prepareModel(recPath, modelsOut, [2, 1, 32, 64]);
+let orient = null;
+if (orientPath) {
+  const orientMeta = readOnnxMetadata(readFileSync(orientPath));
+  if (orientMeta.ocrforge_task && orientMeta.ocrforge_task !== "line_orientation") fail(`${orientPath} is not a line orientation model (ocrforge_task=${orientMeta.ocrforge_task})`);
+  const h = Number(orientMeta.input_height || 48);
+  const w = Number(orientMeta.input_width || 192);
+  orient = { ...(await prepareModel(orientPath, modelsOut, [2, 1, h, w])), source: basename(orientPath), metadata: orientMeta };
+}
 copyFileSync(charsetPath, join(modelsOut, basename(charsetPath)));
 // `file` is what the page loads (the pre-optimized twin when there is one), `source` the model it came
 // from, `graphOptimizationLevel` the session option the page must use with `file`.
@@ -84,6 +105,7 @@ const manifest = {
   rec: { file: rec.file, source: basename(recPath), graphOptimizationLevel: rec.graphOptimizationLevel, metadata: recMeta },
   charset: basename(charsetPath),
 };
+if (orient) manifest.orient = { file: orient.file, source: orient.source, graphOptimizationLevel: orient.graphOptimizationLevel, metadata: orient.metadata };
 writeFileSync(join(modelsOut, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 
 const vendorOut = join(publicDir, "vendor");
@@ -92,4 +114,5 @@ mkdirSync(vendorOut, { recursive: true });
 const opencv = writeOpenCv(join(webRoot, "node_modules", "@techstark", "opencv-js", "dist", "opencv.js"), vendorOut);
 
 console.log(`copy-assets: det=${basename(detPath)} (${det.note}) rec=${basename(recPath)} (${rec.note}) charset=${basename(charsetPath)}`);
+console.log(`copy-assets: ${orient ? `orient=${orient.source} (${orient.note})` : "no line orientation model: the page skips the upside-down check"}`);
 console.log(`copy-assets: OpenCV.js ${opencv.note}`);

@@ -75,7 +75,8 @@ async function readImageData(imageData) {
     show(imageData, result);
     window.ocrforge.lastResult = result;
     if (!window.ocrforge.firstTextMs) window.ocrforge.firstTextMs = performance.now();
-    setState("done", `${result.lines.length} lines in ${Math.round(result.timings.totalMs)} ms`);
+    const turned = result.rotation ? ` (the page was upside down and has been turned)` : "";
+    setState("done", `${result.lines.length} lines in ${Math.round(result.timings.totalMs)} ms${turned}`);
     return result;
   });
   busy = run.catch(() => {});

@@ -9,6 +9,7 @@ import * as ort from "onnxruntime-web/wasm";
 import { DET_DEFAULTS, detectionBoxes, roundHalfEven } from "./detpost.js";
 import { cropLines, orderQuad, padBatch, resizeLine } from "./lines.js";
 import { greedyDecode, parseCharset } from "./ctc.js";
+import { LINE_H, LINE_W, isUpsideDown, upsideDownProbs } from "./orientation.js";
 
 /** Settings of the reading path; defaults match ocrforge.pipeline.PipelineConfig and the predictors. */
 export const DEFAULTS = Object.freeze({
@@ -18,6 +19,7 @@ export const DEFAULTS = Object.freeze({
   maxPad: 64, // TextRecognizer.max_pad: a batch never pads a line by more than this
   cropPad: 0.15, // PipelineConfig.crop_pad
   dropEmpty: true,
+  flipCheck: true, // PipelineConfig.flip_check: upside-down pages are turned and read again
   threads: 0, // 0: as many as the page may use (1 unless cross-origin isolated)
 });
 
@@ -77,10 +79,13 @@ function metaNumber(meta, key, fallback) {
 
 export class BrowserOCR {
   /** Use BrowserOCR.create(). */
-  constructor(cv, { det, rec, charset, manifest, settings }) {
+  constructor(cv, { det, rec, orient = null, charset, manifest, settings }) {
     this.cv = cv;
     this.det = det;
     this.rec = rec;
+    // The 0/180 line classifier, or a promise of it (it loads after the two reading models, off
+    // the start-up path), or null when the build has none.
+    this.orient = orient;
     this.charset = charset;
     this.manifest = manifest;
     this.settings = settings;
@@ -90,6 +95,9 @@ export class BrowserOCR {
       boxThresh: metaNumber(detMeta, "box_thresh", DET_DEFAULTS.boxThresh),
       unclipRatio: metaNumber(detMeta, "unclip_ratio", DET_DEFAULTS.unclipRatio),
     };
+    const orientMeta = manifest.orient?.metadata || {};
+    this.orientHeight = metaNumber(orientMeta, "input_height", LINE_H);
+    this.orientWidth = metaNumber(orientMeta, "input_width", LINE_W);
     const recMeta = manifest.rec.metadata || {};
     this.recHeight = metaNumber(recMeta, "input_height", 32);
     this.widthStride = metaNumber(recMeta, "width_stride", 4);
@@ -123,42 +131,91 @@ export class BrowserOCR {
     det.then(() => performance.mark("ocrforge:det-session"), () => {});
     const rec = Promise.all([recBytes, det]).then(([b]) => ort.InferenceSession.create(b, sessionOptions(manifest.rec)));
     rec.then(() => performance.mark("ocrforge:rec-session"), () => {});
+    // The orientation classifier (320 KB) is needed only after the first detection, so the page is
+    // ready without it; a failure to load it turns the check off rather than the page.
+    const orient = manifest.orient
+      ? Promise.all([bytes(manifest.orient.file), rec])
+          .then(([b]) => ort.InferenceSession.create(b, sessionOptions(manifest.orient)))
+          .then(
+            (session) => (performance.mark("ocrforge:orient-session"), session),
+            (err) => (console.warn(`page orientation check off: ${err.message}`), null),
+          )
+      : null;
     const [{ cv }, detSession, recSession, text] = await Promise.all([opencv, det, rec, charsetText]);
-    return new BrowserOCR(cv, { det: detSession, rec: recSession, charset: parseCharset(text), manifest, settings });
+    return new BrowserOCR(cv, { det: detSession, rec: recSession, orient, charset: parseCharset(text), manifest, settings });
   }
 
   /**
    * Reads one image.
    * @param {ImageData} imageData RGBA pixels as decoded by the browser (no colour management)
-   * @returns {Promise<{lines: Array<{text: string, confidence: number, polygon: number[][], vertical: boolean}>, timings: object}>}
+   * @returns {Promise<{lines: Array<{text: string, confidence: number, polygon: number[][], vertical: boolean}>, boxes: number[][][], rotation: number, timings: object}>}
+   *   polygons in imageData's pixels; `rotation`: clockwise degrees the page was turned by (0 or
+   *   180; Page.rotation in Python), the lines come out in reading order of the upright page;
+   *   `orientation`: the upside-down check's vote (orientation.js isUpsideDown)
    */
   async read(imageData) {
     const cv = this.cv;
     const t0 = performance.now();
-    const bgr = imageToBgr(cv, imageData);
+    let bgr = imageToBgr(cv, imageData);
+    let lines = null;
     try {
-      const detections = await this.detect(bgr);
+      lines = await this.detectAndCrop(bgr);
       const t1 = performance.now();
-      const quads = detections.map((d) => orderQuad(cv, d.polygon));
-      const crops = cropLines(cv, bgr, quads, this.settings.cropPad);
-      let results;
-      try {
-        results = await this.recognize(crops.map((c) => c.crop));
-      } finally {
-        crops.forEach((c) => c.crop.delete());
+      let turn = 0;
+      const orient = this.settings.flipCheck ? await this.orient : null;
+      const orientation = orient ? await this.upsideDown(orient, lines) : null;
+      if (orientation?.upsideDown) {
+        // OCR.orient_page: turn the page and detect again (the detector separates the lines of an
+        // upright page better than the crops of an upside-down one could be mended).
+        const turned = new cv.Mat();
+        cv.rotate(bgr, turned, cv.ROTATE_180);
+        bgr.delete();
+        bgr = turned;
+        freeLines(lines);
+        lines = null; // freed: a failure below must not free them twice
+        lines = await this.detectAndCrop(bgr);
+        turn = 180;
       }
       const t2 = performance.now();
-      const lines = [];
-      quads.forEach((quad, i) => {
+      const results = await this.recognize(lines.crops);
+      const t3 = performance.now();
+      // Back to the input's pixels: a 180° turn maps (x, y) of the turned w x h page to (w - x, h - y).
+      const w = bgr.cols;
+      const h = bgr.rows;
+      const toInput = turn === 180 ? (q) => q.map(([x, y]) => [w - x, h - y]) : (q) => q;
+      const out = [];
+      lines.quads.forEach((quad, i) => {
         const r = results[i];
         if (this.settings.dropEmpty && r.text.trim() === "") return;
-        lines.push({ text: r.text, confidence: r.confidence, polygon: quad, vertical: crops[i].vertical });
+        out.push({ text: r.text, confidence: r.confidence, polygon: toInput(quad), vertical: lines.vertical[i] });
       });
       // `boxes`: every detected quad, also those read as empty (dropped from `lines` like in Python).
-      return { lines, boxes: quads, timings: { detectMs: t1 - t0, recognizeMs: t2 - t1, totalMs: t2 - t0 } };
+      return {
+        lines: out,
+        boxes: lines.quads.map(toInput),
+        rotation: turn,
+        orientation, // what the upside-down check saw (null when it did not run)
+        timings: { detectMs: t1 - t0, orientMs: t2 - t1, recognizeMs: t3 - t2, totalMs: t3 - t0 },
+      };
     } finally {
+      if (lines) freeLines(lines);
       bgr.delete();
     }
+  }
+
+  /** OCR._detect_and_crop: the page's line quads (TL, TR, BR, BL) and their crops for the recognizer. */
+  async detectAndCrop(bgr) {
+    const detections = await this.detect(bgr);
+    const quads = detections.map((d) => orderQuad(this.cv, d.polygon));
+    const crops = cropLines(this.cv, bgr, quads, this.settings.cropPad);
+    return { quads, crops: crops.map((c) => c.crop), vertical: crops.map((c) => c.vertical) };
+  }
+
+  /** orientation.is_upside_down with this page's classifier and recognizer (raw greedy confidences). */
+  upsideDown(orient, lines) {
+    const probs = (crops) => upsideDownProbs(ort, orient, this.cv, crops, this.orientHeight, this.orientWidth);
+    const confidences = async (crops) => (await this.recognize(crops)).map((r) => r.confidence);
+    return isUpsideDown(this.cv, lines, probs, confidences);
   }
 
   /** TextDetector.detect: polygons in image pixels, top to bottom. */
@@ -224,6 +281,10 @@ export class BrowserOCR {
     }
     return results;
   }
+}
+
+function freeLines(lines) {
+  lines.crops.forEach((c) => c.delete());
 }
 
 /**

@@ -5,7 +5,7 @@
 // loaded (pageLoadMs) and -> first text on screen (firstTextMs), per-read timings. The pytest test
 // compares its lines with the Python pipeline's and benchmarks/bench_web.py reports the timings.
 //
-//   node tests/e2e.mjs --image ../examples/receipt_sample.png [--runs 5] [--isolated]
+//   node tests/e2e.mjs --image ../examples/receipt_sample.png [--runs 5] [--isolated] [--also other.png ...]
 //
 // Uses the system Chromium (Debian package `chromium`) through playwright-core; no browser is
 // downloaded. --isolated serves the page cross-origin isolated so onnxruntime-web may use threads.
@@ -29,6 +29,8 @@ const { values: opts } = parseArgs({
     timeout: { type: "string", default: "120" },
     // A file that is not an image: the page must say so instead of failing silently.
     "bad-file": { type: "string" },
+    // More images read in the same page after the timed reads (their lines are reported under `also`).
+    also: { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -155,6 +157,19 @@ try {
     },
     { bytes, mime, runs: Number(opts.runs) },
   );
+  const also = [];
+  for (const extra of opts.also) {
+    const path = resolve(extra);
+    const r = await page.evaluate(
+      async ({ bytes, mime }) => {
+        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));
+        const res = await window.ocrforge.readBlob(new Blob([raw], { type: mime }));
+        return { lines: res.lines, rotation: res.rotation, orientation: res.orientation, timings: res.timings };
+      },
+      { bytes: readFileSync(path).toString("base64"), mime: extname(path).toLowerCase() === ".png" ? "image/png" : "image/jpeg" },
+    );
+    also.push({ image: path, ...r });
+  }
   let badFile = null;
   if (opts["bad-file"]) {
     await page.setInputFiles("#file", resolve(opts["bad-file"]));
@@ -179,11 +194,14 @@ try {
     crossOriginIsolated: threads.isolated,
     hardwareConcurrency: threads.cores,
     lines: first.result.lines.map((l) => ({ text: l.text, confidence: l.confidence, polygon: l.polygon })),
+    rotation: first.result.rotation,
+    orientation: first.result.orientation,
     boxes: first.result.boxes,
     shown: first.shown,
     firstRead: first.result.timings,
     warmReads: warm.map(({ text, ...t }) => t),
     stableText: warm.every((w) => w.text === first.result.lines.map((l) => l.text).join("\n")),
+    also,
     badFileStatus: badFile,
     consoleErrors,
   };
