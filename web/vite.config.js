@@ -7,8 +7,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /**
  * <link rel="preload"> for what the page fetches at start (the model manifest, the models, the
- * charset, OpenCV's and ONNX Runtime's .wasm), so the downloads begin while the HTML is parsed instead of one
- * after the other as the scripts ask for them. as="fetch" + crossorigin: the attributes under which
+ * charset, OpenCV's and ONNX Runtime's .wasm), so the downloads begin while the HTML is parsed
+ * instead of one after the other as the scripts ask for them. as="fetch" + crossorigin: the attributes under which
  * the browser hands a preloaded response to a later fetch() of the same URL.
  */
 function preloadStartupAssets() {
@@ -24,14 +24,16 @@ function preloadStartupAssets() {
         // scripts. OpenCV is needed only when the first image is read. (Over HTTP/1.1 a browser
         // opens 6 connections per host, so later requests wait their turn.)
         const wasm = Object.keys(ctx.bundle || {}).filter((name) => /ort-wasm.*\.wasm$/.test(name));
-        const files = [...wasm, "models/manifest.json", `models/${manifest.det.file}`, `models/${manifest.rec.file}`, `models/${manifest.charset}`];
-        if (manifest.orient) files.push(`models/${manifest.orient.file}`);
-        if (existsSync(join(here, "public", "vendor", "opencv.wasm"))) files.push("vendor/opencv.wasm");
-        return files.map((file, i) => ({
+        const urgent = [...wasm, "models/manifest.json", `models/${manifest.det.file}`];
+        const rest = [`models/${manifest.rec.file}`, `models/${manifest.charset}`];
+        if (manifest.orient) rest.push(`models/${manifest.orient.file}`);
+        if (existsSync(join(here, "public", "vendor", "opencv.wasm"))) rest.push("vendor/opencv.wasm");
+        const link = (file, first) => ({
           tag: "link",
-          attrs: { rel: "preload", href: `./${file}`, as: "fetch", crossorigin: "", ...(i < 3 ? { fetchpriority: "high" } : {}) },
-          injectTo: i < 3 ? "head-prepend" : "head",
-        }));
+          attrs: { rel: "preload", href: `./${file}`, as: "fetch", crossorigin: "", ...(first ? { fetchpriority: "high" } : {}) },
+          injectTo: first ? "head-prepend" : "head",
+        });
+        return [...urgent.map((f) => link(f, true)), ...rest.map((f) => link(f, false))];
       },
     },
   };
