@@ -76,6 +76,17 @@ def test_confidence_drops_when_ambiguous(cs):
     assert vague.confidence < clean.confidence - 0.2
 
 
+def test_lm_confidence_is_the_fused_posterior(cs, lm):
+    """With an LM the confidence is the reading's share of the fused score among the final beams: a
+    character the LM put right (low peak) does not sink it, an ambiguity the LM cannot settle does."""
+    fixed = BeamSearchDecoder(cs, lm).decode(spell_posteriors("自己的事情", cs, {1: ("已", 0.6)}))
+    assert fixed.text == "自己的事情" and fixed.confidence > 0.9
+    assert len(fixed.char_scores) == 5 and fixed.char_scores[1] < 0.5  # the peaks stay, for word scores
+    clear = BeamSearchDecoder(cs, lm).decode(spell_posteriors("王白天", cs))
+    torn = BeamSearchDecoder(cs, lm).decode(spell_posteriors("王白天", cs, {0: ("玉", 0.49)}))  # unseen by the LM
+    assert torn.confidence < 0.6 < clear.confidence
+
+
 def test_empty_and_bad_input(cs):
     dec = BeamSearchDecoder(cs)
     blank = np.zeros((10, cs.num_classes), np.float32)

@@ -16,8 +16,13 @@ So the search is written here, vectorized over (beams x candidates) per frame:
 - identical prefixes are merged through a 64-bit prefix hash.
 
 Score of a prefix y: ``log P_ctc(y) + alpha * log P_lm(y) + beta * |y|`` (plus ``alpha * log P_lm(</s>|y)``
-at the end). Confidence: geometric mean of each character's peak probability, times the share of the
-best prefix in the CTC probability of all final beams (ambiguity between beams lowers it).
+at the end). Confidence without an LM: geometric mean of each character's peak probability, times the
+share of the best prefix in the CTC probability of all final beams (ambiguity between beams lowers
+it). With an LM: the best prefix's share of the fused score over the final beams, i.e. the
+posterior of the reading among the beams under CTC + LM. The peak-based score punishes exactly the
+characters the LM put right (their peaks are low), so it barely told right from wrong LM readings:
+ROC AUC on calibration fit data (2,000 synthetic Chinese lines / 4,000 SROIE lines of ids % 5 in 1-3)
+0.54 / 0.80 for the peak-based score, 0.93 / 0.89 for the fused share.
 """
 
 from __future__ import annotations
@@ -201,6 +206,9 @@ class BeamSearchDecoder:
                 return DecodeResult("", 0.0)  # nothing on this line matches the field pattern
             final = np.where(ok, final, -np.inf)
         b = int(np.argmax(final))
+        if lm is not None:
+            fused_share = float(np.exp(final[b] - np.logaddexp.reduce(final[np.isfinite(final)])))
+            return self._result(int(node[b]), parents, classes, frames, probs, fused_share, with_peaks=False)
         share = float(total[b] / total.sum())
         return self._result(int(node[b]), parents, classes, frames, probs, share)
 
@@ -226,7 +234,8 @@ class BeamSearchDecoder:
             cache.update(zip((flat[i] for i in miss), lp.tolist()))
         return out
 
-    def _result(self, leaf: int, parents, classes, frames, probs: np.ndarray, share: float) -> DecodeResult:
+    def _result(self, leaf: int, parents, classes, frames, probs: np.ndarray, share: float,
+                with_peaks: bool = True) -> DecodeResult:
         chars, starts = [], []
         while leaf >= 0:
             chars.append(classes[leaf])
@@ -235,7 +244,7 @@ class BeamSearchDecoder:
         chars.reverse()
         starts.reverse()
         if not chars:
-            blank_conf = float(probs[:, 0].mean())
+            blank_conf = float(probs[:, 0].mean()) if with_peaks else 1.0
             return DecodeResult("", blank_conf * share)
         # each character peaks somewhere between its first emission and the next character's
         peaks, scores = [], []
@@ -245,7 +254,7 @@ class BeamSearchDecoder:
             j = int(seg.argmax())
             peaks.append(f + j)
             scores.append(float(seg[j]))
-        conf = float(np.exp(np.mean(np.log(np.maximum(scores, 1e-9))))) * share
+        conf = float(np.exp(np.mean(np.log(np.maximum(scores, 1e-9))))) * share if with_peaks else share
         return DecodeResult(self.charset.decode(chars), conf, peaks, scores)
 
 
