@@ -5,13 +5,23 @@
         [--fusion-model rec_other.onnx] [--lm ocrforge/models/lm_zh_en.bin] [--out results.json]
 
 Data: SROIE line crops (axis-aligned box of each annotated quad; the receipts whose integer id
-satisfies ``id % M == R`` for ``--split mod:M:R``) and synthetic Chinese lines rendered with the
-installed CJK fonts (texts from Faker zh_CN + receipt templates with a seed the LM corpus does
-not use). ``--fake`` replaces the recognizer by synthetic posteriors with look-alike confusions, to
-check the script itself (the test suite runs it that way).
+satisfies ``id % M in (R, ...)`` for ``--split mod:M:R[,R...]``) and synthetic Chinese lines rendered
+with the installed CJK fonts (texts from Faker zh_CN + receipt templates; ``--zh-seed`` 12345 is the
+held-out set, a seed the LM corpus does not use). ``--fake`` replaces the recognizer by synthetic
+posteriors with look-alike confusions, to check the script itself (the test suite runs it that way).
 
-Calibration: a temperature is fitted on even-indexed lines (correct = exact line match) and ECE
-is reported on odd-indexed ones, before and after, with the threshold table (accuracy vs kept).
+Calibration: a line is right when it equals its reference (case-insensitive on SROIE, whose
+transcripts are all capitals), a word when it aligns to an identical reference word. Each set and
+decoder reports ECE of the raw scores and of the calibration the recognizer ships
+(``rec_x.calib.json``, or ``--calibration FILE``), for lines and words, with the threshold table
+(threshold -> kept fraction -> accuracy of the kept lines) of the calibrated line confidences.
+
+Refitting the shipped calibration (training data only: SROIE ids % 5 in 1,2,3 and Chinese lines of
+another seed), then checking it on the held-out sets:
+
+    python benchmarks/bench_decoding.py --fit-calibration ocrforge/models/rec_crnn_mobilenetv3_small.calib.json \
+        --method isotonic --split mod:5:1,2,3 --sroie-lines 100000 --zh-lines 2000 --zh-seed 2024
+    python benchmarks/bench_decoding.py --split mod:5:4 --sroie-lines 100000 --zh-lines 300
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -32,8 +43,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ocrforge.postprocess.beam import BeamConfig, BeamSearchDecoder, SelectiveLMDecoder  # noqa: E402
-from ocrforge.postprocess.calibration import TemperatureCalibrator, ece, threshold_table  # noqa: E402
-from ocrforge.postprocess.ctc import GreedyDecoder  # noqa: E402
+from ocrforge.errors import ConfigError, ModelError  # noqa: E402
+from ocrforge.postprocess.calibration import (CALIBRATORS, DEFAULT_MIN_CJK_CHARS, ReadingCalibration,  # noqa: E402
+                                              _file_sha256, calibration_path, ece, is_correct, line_group, reliability,
+                                              threshold_table, word_outcomes)
+from ocrforge.postprocess.ctc import DecodeResult, GreedyDecoder  # noqa: E402
 from ocrforge.postprocess.fusion import average_posteriors  # noqa: E402
 from ocrforge.postprocess.lm import load_lm  # noqa: E402
 from ocrforge.postprocess.synthetic import cer, confuse, spell_posteriors  # noqa: E402
@@ -47,23 +61,24 @@ class Sample:
     crop: object  # uint8 image, or the text itself for --fake
 
 
-def parse_split(spec: str) -> Tuple[int, int]:
+def parse_split(spec: str) -> Tuple[int, Tuple[int, ...]]:
+    """``mod:5:4`` -> (5, (4,)); ``mod:5:1,2,3`` -> (5, (1, 2, 3))."""
     try:
-        kind, m, r = spec.split(":")
+        kind, m, rs = spec.split(":")
         assert kind == "mod"
-        return int(m), int(r)
+        return int(m), tuple(int(r) for r in rs.split(","))
     except (ValueError, AssertionError):
-        raise SystemExit(f"bench_decoding: --split must look like mod:5:4, got {spec!r}") from None
+        raise SystemExit(f"bench_decoding: --split must look like mod:5:4 or mod:5:1,2,3, got {spec!r}") from None
 
 
-def sroie_samples(root: Path, split: Tuple[int, int], limit: int, charset, load_images: bool) -> List[Sample]:
+def sroie_samples(root: Path, split: Tuple[int, Tuple[int, ...]], limit: int, charset, load_images: bool) -> List[Sample]:
     import cv2
 
-    m, r = split
+    m, residues = split
     out: List[Sample] = []
     for box in sorted((root / "box").glob("*.csv")):
         try:
-            if int(box.stem) % m != r:
+            if int(box.stem) % m not in residues:
                 continue
         except ValueError:
             continue
@@ -81,7 +96,7 @@ def sroie_samples(root: Path, split: Tuple[int, int], limit: int, charset, load_
                     x0, y0 = np.floor(pts.min(0)).astype(int)
                     x1, y1 = np.ceil(pts.max(0)).astype(int)
                     x0, y0 = max(x0, 0), max(y0, 0)
-                    crop = img[y0:y1, x0:x1]
+                    crop = img[y0:y1, x0:x1].copy()  # a copy: the receipt image can go
                     if crop.size == 0 or crop.shape[0] < 4 or crop.shape[1] < 4:
                         continue
                 out.append(Sample("sroie", charset.normalize(text), crop))
@@ -142,30 +157,137 @@ def load_recognizer(path: Optional[str], threads: int):
     return TextRecognizer(model_path=path, threads=threads)
 
 
+@dataclass
+class SetRun:
+    """Every decoder's results on one set, read batch by batch (posteriors of a 20,000-line set
+    would not fit in memory); ``kept`` holds the posteriors of the lines ``keep`` asked for."""
+
+    results: Dict[str, List[DecodeResult]]
+    decode_s: Dict[str, float]  # CPU seconds per decoder
+    model_s: float
+    kept: Dict[int, np.ndarray]
+
+
+def run_set(rec, decoders: Dict, crops: Sequence, keep=None, batch: int = 16) -> SetRun:
+    """CPU seconds (process time: wall clock on a shared machine measures the neighbours too;
+    run with --threads 1 so model and decoding time compare)."""
+    run = SetRun({name: [] for name in decoders}, {name: 0.0 for name in decoders}, 0.0, {})
+    for start in range(0, len(crops), batch):
+        t0 = time.process_time()
+        probs = rec.predict_probs(crops[start : start + batch])
+        run.model_s += time.process_time() - t0
+        for name, dec in decoders.items():
+            t0 = time.process_time()
+            run.results[name] += [dec.decode(p) for p in probs]
+            run.decode_s[name] += time.process_time() - t0
+        if keep is not None:
+            for j, p in enumerate(probs):
+                if keep(run.results, start + j):
+                    run.kept[start + j] = p
+    return run
+
+
 def run_decoder(decoder, probs: List[np.ndarray]) -> Tuple[List[str], List[float], float]:
-    """Texts, confidences and the CPU seconds spent (process time: wall clock on a shared
-    machine measures the neighbours too)."""
     t0 = time.process_time()
     res = [decoder.decode(p) for p in probs]
     return [r.text for r in res], [r.confidence for r in res], time.process_time() - t0
 
 
 def predict(rec, crops, batch: int = 16) -> Tuple[List[np.ndarray], float]:
-    t0 = time.process_time()  # CPU seconds; run with --threads 1 so this is comparable to decoding
+    t0 = time.process_time()
     out: List[np.ndarray] = []
     for i in range(0, len(crops), batch):
         out += rec.predict_probs(crops[i : i + batch])
     return out, time.process_time() - t0
 
 
-def calibration_report(conf: np.ndarray, correct: np.ndarray) -> Dict:
-    fit, held = np.arange(len(conf)) % 2 == 0, np.arange(len(conf)) % 2 == 1
-    if fit.sum() < 10 or held.sum() < 10 or correct[fit].all() or not correct[fit].any():
-        return {"note": "too few lines (or no errors) to fit a calibration"}
-    cal = TemperatureCalibrator.fit(conf[fit], correct[fit])
-    after = cal(conf[held])
-    return {"temperature": cal.temperature, "bias": cal.bias, "ece_before": ece(conf[held], correct[held]),
-            "ece_after": ece(after, correct[held]), "thresholds": threshold_table(after, correct[held])}
+def outcomes(results: Sequence[DecodeResult], refs: Sequence[str], casefold: bool,
+             min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS) -> Dict[str, Tuple[list, list, list]]:
+    """Raw scores, right/wrong and script group (``line_group`` of the line) of every line and of
+    every output word."""
+    ws, wy, wg = [], [], []
+    for r, ref in zip(results, refs):
+        s, y = word_outcomes(r.text, list(r.char_scores), ref, casefold)
+        ws += s
+        wy += y
+        wg += [line_group(r.text, min_cjk_chars)] * len(s)
+    return {"line": ([r.confidence for r in results], [is_correct(r.text, ref, casefold) for r, ref in zip(results, refs)],
+                     [line_group(r.text, min_cjk_chars) for r in results]),
+            "word": (ws, wy, wg)}
+
+
+def calibrated(cal: ReadingCalibration, kind: str, level: str, raw: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    out = np.empty(len(raw))
+    g = np.asarray(groups)
+    for name, fn in cal.decoders[kind][level].items():
+        m = g == name
+        if m.any():
+            out[m] = fn(raw[m])
+    return out
+
+
+THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def calibration_report(kind: str, outs: Dict[str, Tuple[list, list, list]], cal: Optional[ReadingCalibration]) -> Dict:
+    rep: Dict = {}
+    for level, (raw, ok, groups) in outs.items():
+        raw, ok = np.asarray(raw, np.float64), np.asarray(ok, bool)
+        if raw.size == 0:
+            rep[level] = {"count": 0}
+            continue
+        e: Dict = {"count": int(raw.size), "accuracy": float(ok.mean()), "ece_raw": ece(raw, ok)}
+        if cal is not None and cal.covers(kind):
+            after = calibrated(cal, kind, level, raw, groups)
+            e["ece_calibrated"] = ece(after, ok)
+            e["mean_calibrated"] = float(after.mean())
+            e["groups"] = {g: int(n) for g, n in zip(*np.unique(np.asarray(groups), return_counts=True))}
+            if level == "line":
+                e["thresholds"] = threshold_table(after, ok, THRESHOLDS)
+                e["reliability"] = reliability(after, ok)
+        if level == "line":
+            e["thresholds_raw"] = threshold_table(raw, ok, THRESHOLDS)
+        rep[level] = e
+    return rep
+
+
+def default_model_path(model: Optional[str]) -> Path:
+    from ocrforge.recognition.predictor import DEFAULT_MODEL
+
+    return Path(model) if model else DEFAULT_MODEL
+
+
+def fit_calibration(args, runs: Dict[str, Tuple[SetRun, List[str]]], decoders: Dict, n_lines: Dict[str, int]) -> int:
+    """Pool every set's (raw score, right?) per decoder, level and script group; fit; write the file."""
+    pooled: Dict[str, Dict[str, Dict[str, Tuple[list, list]]]] = {}
+    for source, (run, refs) in runs.items():
+        for name in decoders:
+            outs = outcomes(run.results[name], refs, casefold=source == "sroie", min_cjk_chars=args.min_cjk_chars)
+            for level, (sc, ok, groups) in outs.items():
+                for v, y, g in zip(sc, ok, groups):
+                    acc = pooled.setdefault(name, {}).setdefault(level, {}).setdefault(g, ([], []))
+                    acc[0].append(v)
+                    acc[1].append(y)
+    info: Dict = {"fitted_on": {"sroie_split": args.split if "sroie" in runs else None,
+                                "zh_seed": args.zh_seed if "zh" in runs else None, "lines": n_lines},
+                  "correct": {"line": "the line equals its reference (case-insensitive on SROIE)",
+                              "word": "the output word aligns to an identical reference word"},
+                  "word_score": "min char peak probability",
+                  "command": "python benchmarks/bench_decoding.py " + " ".join(shlex.quote(a) for a in args.argv)}
+    if not args.fake:
+        model = default_model_path(args.model)
+        info.update(model=model.name, model_sha256=_file_sha256(model))
+    info["counts"] = {name: {lv: {g: len(v[0]) for g, v in groups.items()} for lv, groups in levels.items()}
+                      for name, levels in pooled.items()}
+    try:
+        cal = ReadingCalibration.fit(pooled, args.method, min_cjk_chars=args.min_cjk_chars, **info)
+    except ConfigError as exc:
+        print(f"bench_decoding: {exc}", file=sys.stderr)
+        return 2
+    path = cal.save(args.fit_calibration)
+    print(f"bench_decoding: wrote {path} ({args.method}; {info['counts']}; pooled groups: {cal.info['pooled']})",
+          file=sys.stderr)
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -174,6 +296,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--split", default="mod:5:4")
     ap.add_argument("--sroie-lines", type=int, default=2000)
     ap.add_argument("--zh-lines", type=int, default=300)
+    ap.add_argument("--zh-seed", type=int, default=12345, help="12345 is the held-out set; fit on another seed")
     ap.add_argument("--model", default=None, help="recognizer ONNX (default: the shipped one)")
     ap.add_argument("--fusion-model", default=None, help="a second recognizer for fusion on low-confidence lines")
     ap.add_argument("--fusion-threshold", type=float, default=0.8)
@@ -184,8 +307,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fake", action="store_true", help="synthetic posteriors instead of a recognizer")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibration", default=None,
+                    help="calibration file to evaluate (default: the model's .calib.json; 'none' for raw scores only)")
+    ap.add_argument("--fit-calibration", type=Path, default=None, metavar="OUT",
+                    help="fit a calibration on these sets (training data only) and write it to OUT instead of reporting")
+    ap.add_argument("--method", choices=sorted(CALIBRATORS), default="isotonic", help="with --fit-calibration")
+    ap.add_argument("--min-cjk-chars", type=int, default=DEFAULT_MIN_CJK_CHARS,
+                    help="with --fit-calibration: lines with this many CJK characters get the Chinese maps")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+
+    if args.fit_calibration and args.zh_seed == 12345 and args.zh_lines > 0:
+        print("bench_decoding: --fit-calibration on --zh-seed 12345 would fit on the held-out Chinese set", file=sys.stderr)
+        return 2
+    if args.fit_calibration and args.sroie_lines > 0 and (args.sroie / "box").is_dir() and 4 in parse_split(args.split)[1]:
+        print("bench_decoding: --fit-calibration on SROIE ids % 5 == 4 would fit on the eval receipts", file=sys.stderr)
+        return 2
 
     charset = load_charset()
     split = parse_split(args.split)
@@ -194,7 +332,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         samples += sroie_samples(args.sroie, split, args.sroie_lines, charset, load_images=not args.fake)
     if args.zh_lines > 0:
         font = None if args.fake else find_cjk_font()
-        for t in zh_texts(args.zh_lines):
+        for t in zh_texts(args.zh_lines, args.zh_seed):
             t = charset.normalize(t)
             if not charset.covers(t):
                 continue
@@ -209,40 +347,64 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rec = FakeRecognizer(charset, args.seed) if args.fake else load_recognizer(args.model, args.threads)
     lm = load_lm(args.lm)
     cfg = BeamConfig(beam_width=args.beam, alpha=args.alpha, beta=args.beta)
-    decoders = {"greedy": GreedyDecoder(charset),
-                "beam": BeamSearchDecoder(charset, None, BeamConfig(beam_width=args.beam, alpha=0.0, beta=0.0)),
+    # built as make_decoder builds them for `--decoder NAME` (beam without LM keeps beta, as there),
+    # so the calibration fitted here is the one the pipeline's decoders need
+    decoders = {"greedy": GreedyDecoder(charset), "beam": BeamSearchDecoder(charset, None, cfg),
                 "beam_lm": BeamSearchDecoder(charset, lm, cfg)}
     decoders["auto"] = SelectiveLMDecoder(decoders["greedy"], decoders["beam_lm"])
 
-    report: Dict = {"config": {"alpha": args.alpha, "beta": args.beta, "beam": args.beam, "split": args.split,
-                               "fake": args.fake, "lm": args.lm or "shipped"}, "sets": {}}
+    cal: Optional[ReadingCalibration] = None
+    cal_note = "none"
+    if not args.fit_calibration:
+        try:
+            if args.calibration and args.calibration.lower() != "none":
+                cal = ReadingCalibration.load(args.calibration)
+            elif args.calibration is None and not args.fake and calibration_path(default_model_path(args.model)).is_file():
+                cal = ReadingCalibration.load(calibration_path(default_model_path(args.model)), default_model_path(args.model))
+        except ModelError as exc:
+            print(f"bench_decoding: {exc}", file=sys.stderr)
+            return 2
+        cal_note = cal.source if cal else "none"
+
+    fusion = bool(args.fusion_model or args.fake) and not args.fit_calibration
+
+    def low_greedy(results, i):
+        return results["greedy"][i].confidence < args.fusion_threshold
+
+    runs: Dict[str, Tuple[SetRun, List[str]]] = {}
     for source in sorted({s.source for s in samples}):
         subset = [s for s in samples if s.source == source]
-        refs = [s.text for s in subset]
-        probs, t_model = predict(rec, [s.crop for s in subset])
-        entry: Dict = {"lines": len(subset), "model_ms_per_line": 1000 * t_model / len(subset)}
-        greedy_conf = None
-        for name, dec in decoders.items():
-            hyps, confs, secs = run_decoder(dec, probs)
+        runs[source] = (run_set(rec, decoders, [s.crop for s in subset], keep=low_greedy if fusion else None),
+                        [s.text for s in subset])
+    if args.fit_calibration:
+        return fit_calibration(args, runs, decoders, {k: len(r[1]) for k, r in runs.items()})
+
+    report: Dict = {"config": {"alpha": args.alpha, "beta": args.beta, "beam": args.beam, "split": args.split,
+                               "zh_seed": args.zh_seed, "fake": args.fake, "lm": args.lm or "shipped",
+                               "calibration": cal_note}, "sets": {}}
+    for source, (run, refs) in runs.items():
+        subset = [s for s in samples if s.source == source]
+        n = len(refs)
+        entry: Dict = {"lines": n, "model_ms_per_line": 1000 * run.model_s / n}
+        for name in decoders:
+            hyps = [r.text for r in run.results[name]]
             entry[name] = {"cer": cer(refs, hyps), "line_acc": float(np.mean([h == r for h, r in zip(hyps, refs)])),
-                           "decode_ms_per_line": 1000 * secs / len(subset)}
-            if name == "greedy":
-                greedy_conf = np.array(confs)
-            correct = np.array([h == r for h, r in zip(hyps, refs)])
-            entry[name]["calibration"] = calibration_report(np.array(confs), correct)
+                           "decode_ms_per_line": 1000 * run.decode_s[name] / n,
+                           "calibration": calibration_report(name, outcomes(run.results[name], refs, source == "sroie",
+                                                                            cal.min_cjk_chars if cal else DEFAULT_MIN_CJK_CHARS), cal)}
         g, b = entry["greedy"], entry["beam_lm"]
         entry["beam_lm_vs_greedy"] = {
             "cer_relative_reduction": (g["cer"] - b["cer"]) / g["cer"] if g["cer"] > 0 else 0.0,
             "total_time_ratio": (entry["model_ms_per_line"] + b["decode_ms_per_line"])
             / max(1e-9, entry["model_ms_per_line"] + g["decode_ms_per_line"])}
-        if args.fusion_model or args.fake:
+        if fusion:
             other = FakeRecognizer(charset, args.seed + 1) if args.fake else load_recognizer(args.fusion_model, args.threads)
-            low = [i for i, c in enumerate(greedy_conf) if c < args.fusion_threshold]
+            low = sorted(run.kept)
             if low:
                 p2, t2 = predict(other, [subset[i].crop for i in low])
-                fused = [average_posteriors([probs[i], q]) for i, q in zip(low, p2)]
+                fused = [average_posteriors([run.kept[i], q]) for i, q in zip(low, p2)]
                 lrefs = [refs[i] for i in low]
-                before, _, _ = run_decoder(decoders["greedy"], [probs[i] for i in low])
+                before = [run.results["greedy"][i].text for i in low]
                 after, _, _ = run_decoder(decoders["greedy"], fused)
                 after_lm, _, _ = run_decoder(decoders["beam_lm"], fused)
                 entry["fusion"] = {"low_conf_lines": len(low), "cer_before": cer(lrefs, before),
@@ -255,11 +417,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.out.write_text(text, encoding="utf-8")
     print(text)
     for source, e in report["sets"].items():
-        print(f"\n{source}: {e['lines']} lines, model {e['model_ms_per_line']:.1f} CPU ms/line", file=sys.stderr)
+        print(f"\n{source}: {e['lines']} lines, model {e['model_ms_per_line']:.1f} CPU ms/line; calibration {cal_note}",
+              file=sys.stderr)
         for name in decoders:
             d = e[name]
-            print(f"  {name:8s} CER {d['cer']:.4f}  line acc {d['line_acc']:.3f}  decode {d['decode_ms_per_line']:.2f} CPU ms/line",
-                  file=sys.stderr)
+            c = d["calibration"]
+            ln, wd = c["line"], c["word"]
+            after = (f" -> {ln['ece_calibrated']:.3f} (words {wd.get('ece_raw', float('nan')):.3f} -> "
+                     f"{wd.get('ece_calibrated', float('nan')):.3f})") if "ece_calibrated" in ln else ""
+            print(f"  {name:8s} CER {d['cer']:.4f}  line acc {d['line_acc']:.3f} (right {ln['accuracy']:.3f})  "
+                  f"decode {d['decode_ms_per_line']:.2f} CPU ms/line  line ECE {ln['ece_raw']:.3f}{after}", file=sys.stderr)
     return 0
 
 

@@ -25,9 +25,15 @@ def test_bench_on_fakes(tmp_path):
     bench = _load()
     zh = bench.zh_texts(60)
     lm = build_lm(zh * 3 + ["TOTAL 12.50", "CASH 20.00"] * 20, BuildConfig(order=4)).save(tmp_path / "lm.bin")
+    # fit a calibration on other Chinese lines (another seed), then report with it on the held-out ones
+    calib = tmp_path / "fake.calib.json"
+    assert bench.main(["--fake", "--sroie", str(tmp_path / "none"), "--zh-lines", "200", "--zh-seed", "7",
+                       "--lm", str(lm), "--fit-calibration", str(calib)]) == 0
+    fitted = json.loads(calib.read_text(encoding="utf-8"))
+    assert fitted["fitted_on"]["zh_seed"] == 7 and set(fitted["decoders"]) == {"greedy", "beam", "beam_lm", "auto"}
     out = tmp_path / "r.json"
     rc = bench.main(["--fake", "--sroie", str(tmp_path / "none"), "--zh-lines", "60", "--lm", str(lm),
-                     "--out", str(out), "--fusion-threshold", "0.95"])
+                     "--out", str(out), "--fusion-threshold", "0.95", "--calibration", str(calib)])
     assert rc == 0
     rep = json.loads(out.read_text(encoding="utf-8"))
     zh_set = rep["sets"]["zh"]
@@ -35,12 +41,27 @@ def test_bench_on_fakes(tmp_path):
     assert zh_set["greedy"]["cer"] > 0.01
     assert zh_set["beam_lm"]["cer"] < zh_set["greedy"]["cer"]
     assert "fusion" in zh_set and zh_set["fusion"]["low_conf_lines"] > 0
-    assert {"ece_before", "ece_after", "thresholds"} <= set(zh_set["greedy"]["calibration"])
+    line = zh_set["greedy"]["calibration"]["line"]
+    assert {"ece_raw", "ece_calibrated", "thresholds", "thresholds_raw"} <= set(line)
+    assert line["ece_calibrated"] < line["ece_raw"]  # the fake scores over-claim; the fitted map corrects them
+    assert [r["threshold"] for r in line["thresholds"]] == list(bench.THRESHOLDS)
+    assert "ece_calibrated" in zh_set["greedy"]["calibration"]["word"]
+
+
+def test_bench_refuses_to_fit_on_held_out_data(tmp_path):
+    bench = _load()
+    assert bench.main(["--fake", "--sroie", str(tmp_path), "--zh-lines", "50", "--fit-calibration",
+                       str(tmp_path / "c.json")]) == 2  # --zh-seed 12345 is the held-out Chinese set
+    (tmp_path / "box").mkdir()
+    assert bench.main(["--fake", "--sroie", str(tmp_path), "--zh-lines", "0", "--split", "mod:5:3,4",
+                       "--fit-calibration", str(tmp_path / "c.json")]) == 2
+    assert not (tmp_path / "c.json").exists()
 
 
 def test_bench_split_and_no_samples(tmp_path):
     bench = _load()
-    assert bench.parse_split("mod:5:4") == (5, 4)
+    assert bench.parse_split("mod:5:4") == (5, (4,))
+    assert bench.parse_split("mod:5:1,2,3") == (5, (1, 2, 3))
     with pytest.raises(SystemExit):
         bench.parse_split("half")
     assert bench.main(["--fake", "--sroie", str(tmp_path), "--zh-lines", "0"]) == 2
@@ -53,5 +74,7 @@ def test_sroie_reader(tmp_path):
     (tmp_path / "box").mkdir()
     (tmp_path / "box" / "004.csv").write_text("1,1,50,1,50,20,1,20,TOTAL: 12.50\r\n1,30,50,30,50,50,1,50,RM 3,00\r\n")
     (tmp_path / "box" / "005.csv").write_text("1,1,50,1,50,20,1,20,NOT IN SPLIT\r\n")
-    got = bench.sroie_samples(tmp_path, (5, 4), 10, load_charset(), load_images=False)
+    got = bench.sroie_samples(tmp_path, (5, (4,)), 10, load_charset(), load_images=False)
     assert [s.text for s in got] == ["TOTAL: 12.50", "RM 3,00"]
+    both = bench.sroie_samples(tmp_path, (5, (0, 4)), 10, load_charset(), load_images=False)
+    assert [s.text for s in both] == ["TOTAL: 12.50", "RM 3,00", "NOT IN SPLIT"]

@@ -72,6 +72,11 @@ class BeamSearchDecoder:
         self._chars = [""] + list(charset.chars)
         self._mask = constraint.class_mask(charset) if constraint is not None else None
 
+    @property
+    def kind(self) -> str:
+        """Which calibration applies to its confidences (postprocess.calibration): with or without LM."""
+        return "beam" if self.lm is None else "beam_lm"
+
     # ------------------------------------------------------------------------------------------
     def decode_batch(self, probs_list: Sequence[np.ndarray]) -> List[DecodeResult]:
         return [self.decode(p) for p in probs_list]
@@ -304,6 +309,8 @@ class SelectiveLMDecoder:
     recognizer (BENCHMARKS.md, decoding): beam + LM cut Chinese line CER by half but gained 2 % on
     capitals-only receipt English at ~3.7 ms a line, so lines whose greedy text has a CJK character
     or whose confidence is under `low_confidence` are decoded again with the LM."""
+
+    kind = "auto"  # calibrated as a whole: its lines are a mix of greedy and beam + LM readings
 
     def __init__(self, greedy, with_lm, low_confidence: float = 0.8):
         self.greedy = greedy

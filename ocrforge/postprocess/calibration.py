@@ -9,17 +9,27 @@ dependency and each is a few lines):
   linearly; more flexible, needs more data.
 ``ece`` is the expected calibration error over equal-width bins; ``threshold_table`` gives
 accuracy vs the fraction of lines kept for a range of thresholds (the chart users threshold on).
+
+``ReadingCalibration`` is what the reading path applies (``TextRecognizer`` loads it from beside
+its model): for each decoder kind (greedy, beam, beam_lm, auto) and script group (``line_group``)
+one map for line confidences (P(the whole line is read exactly)) and one for word confidences
+(P(an output word matches a reference word)); a word's raw score is its weakest character's peak
+probability (``word_score``). It is refitted with ``benchmarks/bench_decoding.py --fit-calibration``.
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..document import is_cjk_char, split_words
 from ..errors import ConfigError, ModelError
 
 _EPS = 1e-6
@@ -204,3 +214,221 @@ def threshold_table(confidences, correct, thresholds: Sequence[float] = (0.0, 0.
         rows.append({"threshold": float(t), "kept": float(m.mean()),
                      "accuracy": float(y[m].mean()) if m.any() else float("nan")})
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# The reading path's calibration: per decoder kind, level (line, word) and script group
+
+
+CALIBRATION_FORMAT = "ocrforge-confidence-calibration"
+CALIBRATION_VERSION = 1
+LEVELS = ("line", "word")
+# At the same raw score a Chinese line is right far less often than a receipt line in Latin
+# script (fit data, greedy, raw 0.9-0.95: 25 % of the Chinese lines right, 51 % of the SROIE ones;
+# one shared map left Chinese ECE at 0.15), so one map cannot serve both: lines
+# with at least ``min_cjk_chars`` CJK characters ("cjk") and the others ("other") get their own
+# maps, and a word is calibrated in its line's group. The threshold is stored in the file.
+GROUPS = ("cjk", "other")
+DEFAULT_MIN_CJK_CHARS = 3
+
+
+def line_group(text: str, min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS) -> str:
+    return "cjk" if sum(is_cjk_char(ch) for ch in text) >= min_cjk_chars else "other"
+
+
+def is_correct(hyp: str, ref: str, casefold: bool = False) -> bool:
+    """A line is right when it equals its reference (ignoring case where the reference does not
+    keep it, e.g. SROIE's all-capitals transcripts)."""
+    return hyp.upper() == ref.upper() if casefold else hyp == ref
+
+
+def word_score(char_scores: Sequence[float]) -> float:
+    """Raw score of a word: its weakest character's peak probability (one misread character makes
+    the word wrong; on the fit data the minimum separates right from wrong words better than the
+    mean or the geometric mean)."""
+    return float(min(char_scores)) if len(char_scores) else 0.0
+
+
+def word_outcomes(hyp: str, char_scores: Sequence[float], ref: str, casefold: bool = False
+                  ) -> Tuple[List[float], List[bool]]:
+    """(raw score, right?) for each output word of ``hyp`` (words as ``document.split_words`` cuts
+    them). A word is right when the best alignment of the output words to the reference words
+    (``difflib``, whole words) pairs it with an identical reference word. Empty when the decoder
+    gave no per-character scores."""
+    if len(char_scores) != len(hyp):
+        return [], []
+    key = str.upper if casefold else (lambda w: w)
+    spans = split_words(hyp)
+    hw = [key(hyp[s:e]) for s, e in spans]
+    rw = [key(ref[s:e]) for s, e in split_words(ref)]
+    ok = [False] * len(hw)
+    for block in difflib.SequenceMatcher(None, hw, rw, autojunk=False).get_matching_blocks():
+        for i in range(block.a, block.a + block.size):
+            ok[i] = True
+    return [word_score(char_scores[s:e]) for s, e in spans], ok
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _checked(cal: Calibrator, where: str) -> Calibrator:
+    """Refuse maps that would reorder confidences or leave [0, 1] (a hand-edited or damaged file)."""
+    if isinstance(cal, TemperatureCalibrator):
+        if not (math.isfinite(cal.temperature) and cal.temperature > 0 and math.isfinite(cal.bias)):
+            raise ModelError(f"{where}: temperature must be a positive number and bias finite")
+        return cal
+    x, y = np.asarray(cal.x, np.float64), np.asarray(cal.y, np.float64)
+    if x.ndim != 1 or x.size == 0 or x.shape != y.shape or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ModelError(f"{where}: isotonic knots must be two equal, non-empty lists of numbers")
+    if np.any(np.diff(x) <= 0) or np.any(np.diff(y) < 0) or y.min() < 0 or y.max() > 1:
+        raise ModelError(f"{where}: isotonic map is not increasing within [0, 1]")
+    return cal
+
+
+def _compact(d: dict, digits: int = 7) -> dict:
+    """A map's dict with its numbers rounded (a knot list is a few hundred numbers). Isotonic knots
+    mark steps, often two scores a hair apart: one that rounding would put on or before its
+    predecessor moves just past it, so the steps keep their place and the map stays increasing."""
+    if d.get("method") != "isotonic":
+        return {k: round(v, 10) if isinstance(v, float) else v for k, v in d.items()}
+    step = 10.0 ** -digits
+    xs: List[float] = []
+    for x in d["x"]:
+        x = round(float(x), digits)
+        xs.append(round(xs[-1] + step, digits) if xs and x <= xs[-1] else x)
+    return dict(d, x=xs, y=[round(float(y), digits) for y in d["y"]])
+
+
+Outcomes = Tuple[Sequence[float], Sequence[bool]]  # raw scores, right?
+
+
+@dataclass
+class ReadingCalibration:
+    """``decoders[kind][level][group]``: a map from raw to calibrated confidence for each decoder
+    kind (greedy, beam, beam_lm, auto), level (line, word) and script group (``line_group``)."""
+
+    decoders: Dict[str, Dict[str, Dict[str, Calibrator]]]
+    min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS
+    info: Dict[str, Any] = field(default_factory=dict)  # provenance: model, data, method, counts
+    source: str = ""  # the file it came from
+
+    def covers(self, kind: Optional[str]) -> bool:
+        return kind in self.decoders
+
+    def group(self, text: str) -> str:
+        return line_group(text, self.min_cjk_chars)
+
+    def line(self, kind: str, text: str, raw: float) -> float:
+        return float(self.decoders[kind]["line"][self.group(text)](np.array([raw]))[0])
+
+    def words(self, kind: str, text: str, char_scores: Sequence[float]) -> Optional[List[float]]:
+        """Calibrated confidence of each word of ``text`` (``split_words`` order), or None when
+        the decoder gave no score per character."""
+        if len(char_scores) != len(text):
+            return None
+        spans = split_words(text)
+        if not spans:
+            return []
+        raw = np.array([word_score(char_scores[s:e]) for s, e in spans])
+        return [float(v) for v in self.decoders[kind]["word"][self.group(text)](raw)]
+
+    @classmethod
+    def fit(cls, outcomes: Dict[str, Dict[str, Dict[str, Outcomes]]], method: str,
+            min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, min_count: int = 20, **info: Any) -> "ReadingCalibration":
+        """``outcomes[kind][level][group] = (raw scores, right?)`` -> one ``method`` map each. A
+        group with fewer than ``min_count`` samples, or only right or only wrong ones, gets the map
+        fitted on all groups of its level (noted in ``info["pooled"]``)."""
+        decoders: Dict[str, Dict[str, Dict[str, Calibrator]]] = {}
+        pooled: List[str] = []
+        for kind, levels in outcomes.items():
+            decoders[kind] = {}
+            for level in LEVELS:
+                groups = levels.get(level, {})
+                all_s = [v for g in GROUPS for v in groups.get(g, ([], []))[0]]
+                all_y = [v for g in GROUPS for v in groups.get(g, ([], []))[1]]
+                if len(all_s) < min_count or all(all_y) or not any(all_y):
+                    raise ConfigError(f"too few {level}s (or no errors) to calibrate the {kind} decoder")
+                maps: Dict[str, Calibrator] = {}
+                for g in GROUPS:
+                    sc, ok = groups.get(g, ([], []))
+                    if len(sc) >= min_count and any(ok) and not all(ok):
+                        maps[g] = fit_calibrator(sc, ok, method)
+                    else:
+                        maps[g] = fit_calibrator(all_s, all_y, method)
+                        pooled.append(f"{kind}/{level}/{g}")
+                decoders[kind][level] = maps
+        return cls(decoders, min_cjk_chars, dict(info, method=method, pooled=pooled))
+
+    def to_dict(self) -> dict:
+        return {"format": CALIBRATION_FORMAT, "version": CALIBRATION_VERSION, **self.info,
+                "min_cjk_chars": self.min_cjk_chars,
+                "decoders": {k: {lv: {g: _compact(cal.to_dict()) for g, cal in groups.items()}
+                                 for lv, groups in levels.items()} for k, levels in self.decoders.items()}}
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Indented JSON with each map on one line (isotonic knot lists are long)."""
+        d = self.to_dict()
+        maps = d.pop("decoders")
+        kinds = []
+        for kind, levels in maps.items():
+            parts = [f'   "{lv}": {{\n' + ",\n".join(f'    "{g}": {json.dumps(m)}' for g, m in groups.items()) + "\n   }"
+                     for lv, groups in levels.items()]
+            kinds.append(f'  "{kind}": {{\n' + ",\n".join(parts) + "\n  }")
+        text = json.dumps(d, indent=1, ensure_ascii=False)[:-2] + ',\n "decoders": {\n' + ",\n".join(kinds) + "\n }\n}\n"
+        path = Path(path)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Union[str, Path], model_path: Union[str, Path, None] = None) -> "ReadingCalibration":
+        """Read and check a calibration file; ``ModelError`` (one line) when it is unreadable, not
+        monotone, or was fitted for another model than ``model_path``."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            if d.get("format") != CALIBRATION_FORMAT or d.get("version") != CALIBRATION_VERSION:
+                raise ValueError(f"not a {CALIBRATION_FORMAT} v{CALIBRATION_VERSION} file")
+            decoders = {kind: {level: {g: _checked(_LOADERS[levels[level][g]["method"]](levels[level][g]),
+                                                   f"{path}: {kind} {level} {g}") for g in GROUPS}
+                               for level in LEVELS}
+                        for kind, levels in d["decoders"].items()}
+            if not decoders:
+                raise ValueError("no decoder is calibrated")
+            min_cjk = int(d["min_cjk_chars"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelError(f"{path}: unreadable calibration file ({type(exc).__name__}: {exc})") from None
+        info = {k: v for k, v in d.items() if k not in ("format", "version", "decoders", "min_cjk_chars")}
+        want = info.get("model_sha256")
+        if model_path is not None and want and Path(model_path).is_file() and _file_sha256(Path(model_path)) != want:
+            raise ModelError(f"{path} was fitted for another model than {Path(model_path).name}; refit it "
+                             f"(benchmarks/bench_decoding.py --fit-calibration) or turn calibration off")
+        return cls(decoders, min_cjk, info, str(path))
+
+
+def resolve_calibration(spec: Union[str, Path, ReadingCalibration, None], model_path: Union[str, Path]
+                        ) -> Tuple[Optional[ReadingCalibration], str]:
+    """The calibration a recognizer applies, and a line saying which (or why none).
+
+    ``"auto"``: the file beside the model (``calibration_path``) when there is one; a model without
+    one (a user's own, a quantized copy) reports raw decoder scores. ``None`` / ``"none"``: raw
+    scores. A path: that file, which must exist. A damaged file or one fitted for another model
+    is an error, never silently ignored."""
+    if isinstance(spec, ReadingCalibration):
+        return spec, f"calibrated ({spec.info.get('method', '?')})"
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "none"):
+        return None, "calibration off: confidences are raw decoder scores"
+    if isinstance(spec, str) and spec.strip().lower() == "auto":
+        path = calibration_path(model_path)
+        if not path.is_file():
+            return None, f"no {path.name} beside the model: confidences are raw decoder scores"
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise ModelError(f"calibration file not found: {path}")
+    cal = ReadingCalibration.load(path, model_path=model_path)
+    return cal, f"calibrated by {path.name} ({cal.info.get('method', '?')})"

@@ -53,6 +53,8 @@ def greedy_decode(probs: np.ndarray, charset) -> DecodeResult:
 
 
 class GreedyDecoder:
+    kind = "greedy"  # which calibration applies to its confidences (postprocess.calibration)
+
     def __init__(self, charset):
         self.charset = charset
 
