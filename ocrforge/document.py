@@ -542,6 +542,7 @@ def words_from_line(
     char_positions: Sequence[float],
     confidence: float,
     char_confidences: Optional[Sequence[float]] = None,
+    word_confidences: Optional[Sequence[float]] = None,
 ) -> List[Word]:
     """Words of a line known only by its text, outline and where each character sits.
 
@@ -551,7 +552,8 @@ def words_from_line(
     edge after its last (edges halfway between neighbouring centres), and its polygon is that
     stretch of the line's quadrilateral (``quad_of``), interpolated along the top and bottom
     edges, so slanted lines give slanted words. A word's confidence is the mean of its
-    characters' when ``char_confidences`` is given, else the line's.
+    characters' when ``char_confidences`` is given, else the line's; ``word_confidences`` (one
+    per word, e.g. calibrated by the recognizer) are used as they are and take precedence.
     """
     if len(char_positions) != len(text):
         raise InputError(f"{len(char_positions)} character positions for {len(text)} characters")
@@ -559,6 +561,9 @@ def words_from_line(
         raise InputError(f"{len(char_confidences)} character confidences for {len(text)} characters")
     if not text:
         return []
+    spans = split_words(text)
+    if word_confidences is not None and len(word_confidences) != len(spans):
+        raise InputError(f"{len(word_confidences)} word confidences for {len(spans)} words")
     positions = [min(max(float(p), 0.0), 1.0) for p in char_positions]
     # CTC peaks are in order; guard against a caller's jitter making edges cross.
     for i in range(1, len(positions)):
@@ -573,10 +578,12 @@ def words_from_line(
         return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
 
     words = []
-    for s, e in split_words(text):
+    for k, (s, e) in enumerate(spans):
         t0, t1 = edges[s], edges[e]
         poly = [along(tl, tr, t0), along(tl, tr, t1), along(bl, br, t1), along(bl, br, t0)]
-        if char_confidences is not None:
+        if word_confidences is not None:
+            conf = float(word_confidences[k])
+        elif char_confidences is not None:
             conf = sum(char_confidences[s:e]) / (e - s)
         else:
             conf = confidence

@@ -52,6 +52,9 @@ class PipelineConfig:
     # capitals-only receipts), so the widest detected lines go to the 0/180 line classifier as
     # cropped and turned; the page is turned and read again when the turned crops look more upright.
     flip_check: bool = True
+    # Confidence calibration (postprocess.calibration): "auto" applies the recognizer's .calib.json
+    # when it has one, "none" reports raw decoder scores, or a path to a calibration file.
+    calibration: Optional[str] = "auto"
     layout: LayoutConfig = field(default_factory=LayoutConfig)
 
     def __post_init__(self) -> None:
@@ -217,7 +220,8 @@ class OCR:
                 from .recognition.predictor import TextRecognizer
             except ImportError as exc:
                 raise ModelError(f"text recognizer unavailable: {exc}") from exc
-            self._recognizer = TextRecognizer(self.config.rec_model, threads=self.config.threads)
+            self._recognizer = TextRecognizer(self.config.rec_model, threads=self.config.threads,
+                                              calibration=self.config.calibration)
         return self._recognizer
 
     @property
@@ -330,7 +334,9 @@ class OCR:
                                 self._mean_confidence, lines=lines)
 
     def _mean_confidence(self, crops: List[np.ndarray]) -> float:
-        return float(np.mean([r.confidence for r in self.recognizer.recognize(crops)]))
+        # the raw decoder score: the orientation thresholds were tuned on it, not on calibrated values
+        return float(np.mean([r.confidence if getattr(r, "raw_confidence", None) is None else r.raw_confidence
+                              for r in self.recognizer.recognize(crops)]))
 
     def _crops(self, image: np.ndarray, quads: List[Quad]) -> Tuple[List[np.ndarray], List[bool]]:
         if not quads:
@@ -375,7 +381,8 @@ class OCR:
             scores = getattr(res, "char_scores", None)
             scores = list(scores) if scores is not None and len(scores) == len(text) else None
             positions = [(f + 0.5) / num_frames for f in frames]
-            words = words_from_line(text, [tuple(p) for p in reading_quad], positions, confidence, scores)
+            words = words_from_line(text, [tuple(p) for p in reading_quad], positions, confidence, scores,
+                                    getattr(res, "word_confidences", None))
         return Line(words=words, text=text, confidence=confidence,
                     polygon=[(float(x), float(y)) for x, y in page_quad])
 

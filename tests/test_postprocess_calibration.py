@@ -77,3 +77,137 @@ def test_threshold_table_and_reliability():
     assert rows[2]["accuracy"] >= rows[0]["accuracy"]
     rel = reliability(s, y)
     assert sum(r["count"] for r in rel) == len(s)
+
+
+# ------------------------------------------------------------------------------------------------
+# The reading path's calibration (per decoder kind, level and script group) and the shipped file
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from ocrforge.postprocess.calibration import (GROUPS, LEVELS, ReadingCalibration, line_group,  # noqa: E402
+                                              resolve_calibration, word_outcomes, word_score)
+
+MODELS = Path(__file__).resolve().parents[1] / "ocrforge" / "models"
+SHIPPED_MODEL = MODELS / "rec_crnn_mobilenetv3_small.onnx"
+SHIPPED_CALIB = MODELS / "rec_crnn_mobilenetv3_small.calib.json"
+KINDS = ("greedy", "beam", "beam_lm", "auto")
+
+
+def _outcomes(seed=0, n=3000):
+    """Two groups that need different maps: the CJK one is right far less often at the same score."""
+    s, y = overconfident(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    s2 = rng.uniform(0.5, 1.0, n // 3)
+    y2 = rng.random(n // 3) < (s2 - 0.5)  # P(right) climbs from 0 to 0.5
+    both = {"other": (s, y), "cjk": (s2, y2)}
+    return {k: {lv: both for lv in LEVELS} for k in KINDS}
+
+
+@pytest.mark.parametrize("method", sorted(CALIBRATORS))
+def test_reading_calibration_fits_each_group_and_roundtrips(tmp_path, method):
+    cal = ReadingCalibration.fit(_outcomes(), method, min_cjk_chars=3, fitted_on="synthetic")
+    s2 = np.linspace(0.55, 0.95, 5)
+    cjk = cal.decoders["greedy"]["line"]["cjk"](s2)
+    other = cal.decoders["greedy"]["line"]["other"](s2)
+    assert np.all(cjk < other - 0.1)  # the CJK map is lower: the groups were fitted apart
+    assert abs(cjk[-1] - 0.45) < 0.12  # and close to the truth there (P = s - 0.5)
+    # a line's group decides its map: 3 CJK characters make a Chinese line
+    assert line_group("合计12.00") == "other" and line_group("开票日期") == "cjk"
+    assert cal.line("greedy", "开票日期", 0.9) == pytest.approx(float(cal.decoders["greedy"]["line"]["cjk"](np.array([0.9]))[0]))
+    path = cal.save(tmp_path / "x.calib.json")
+    again = ReadingCalibration.load(path)
+    assert again.min_cjk_chars == 3 and again.info["fitted_on"] == "synthetic"
+    for k in KINDS:
+        for lv in LEVELS:
+            for g in GROUPS:
+                assert np.allclose(again.decoders[k][lv][g](s2), cal.decoders[k][lv][g](s2))
+
+
+def test_small_group_falls_back_to_the_pooled_map():
+    outs = _outcomes()
+    for k in KINDS:
+        for lv in LEVELS:
+            outs[k][lv] = {"other": outs[k][lv]["other"], "cjk": ([0.9] * 5, [True] * 5)}
+    cal = ReadingCalibration.fit(outs, "isotonic")
+    assert "greedy/line/cjk" in cal.info["pooled"] and "greedy/line/other" not in cal.info["pooled"]
+    with pytest.raises(ConfigError):
+        ReadingCalibration.fit({"greedy": {lv: {"other": ([0.9] * 50, [True] * 50)} for lv in LEVELS}}, "isotonic")
+
+
+def test_word_outcomes_align_whole_words():
+    scores, ok = word_outcomes("TOTAL RM 12.5O", [0.9] * 9 + [0.8] * 4 + [0.4], "Total RM 12.50", casefold=True)
+    assert ok == [True, True, False]  # case ignored; the misread amount is wrong
+    assert scores == [0.9, 0.9, 0.4]  # a word scores its weakest character
+    assert word_outcomes("ab", [0.9], "ab") == ([], [])  # no per-character scores: no words
+    assert word_outcomes("合计 EXTRA 12", [0.9] * 11, "合计 12")[1] == [True, False, True]  # an inserted word
+    assert word_score([0.7, 0.2, 0.9]) == 0.2
+
+
+def _write(tmp_path, d, name="rec_x.calib.json"):
+    p = tmp_path / name
+    p.write_text(json.dumps(d), encoding="utf-8")
+    return p
+
+
+def test_damaged_or_foreign_files_are_errors_and_missing_ones_mean_raw(tmp_path):
+    good = ReadingCalibration.fit(_outcomes(), "isotonic").to_dict()
+    model = tmp_path / "rec_x.onnx"
+    model.write_bytes(b"not really a model")
+    # no file beside the model: raw scores, and the reason is said
+    cal, note = resolve_calibration("auto", model)
+    assert cal is None and "rec_x.calib.json" in note and "raw" in note
+    assert resolve_calibration("none", model)[0] is None
+    with pytest.raises(ModelError, match="not found"):
+        resolve_calibration(tmp_path / "absent.json", model)
+    # unreadable, wrong format, a map that goes down, knots outside [0, 1]
+    bad_json = tmp_path / "rec_x.calib.json"
+    bad_json.write_text("{nope", encoding="utf-8")
+    with pytest.raises(ModelError, match="unreadable calibration file"):
+        resolve_calibration("auto", model)
+    with pytest.raises(ModelError, match="unreadable"):
+        ReadingCalibration.load(_write(tmp_path, {"method": "isotonic", "x": [0, 1], "y": [0, 1]}))
+    down = json.loads(json.dumps(good))
+    down["decoders"]["greedy"]["line"]["other"].update(method="isotonic", x=[0.1, 0.5, 0.9], y=[0.9, 0.5, 0.1])
+    with pytest.raises(ModelError, match="not increasing"):
+        ReadingCalibration.load(_write(tmp_path, down))
+    outside = json.loads(json.dumps(good))
+    outside["decoders"]["beam"]["word"]["cjk"].update(method="isotonic", x=[0.1, 0.9], y=[0.2, 1.5])
+    with pytest.raises(ModelError, match="not increasing within"):
+        ReadingCalibration.load(_write(tmp_path, outside))
+    missing_group = json.loads(json.dumps(good))
+    del missing_group["decoders"]["auto"]["line"]["cjk"]
+    with pytest.raises(ModelError, match="unreadable"):
+        ReadingCalibration.load(_write(tmp_path, missing_group))
+    # fitted for another model
+    foreign = dict(good, model="rec_x.onnx", model_sha256="0" * 64)
+    with pytest.raises(ModelError, match="another model"):
+        resolve_calibration("auto", _write(tmp_path, foreign).parent / "rec_x.onnx")
+
+
+def test_shipped_calibration_loads_matches_its_model_and_is_monotone():
+    assert SHIPPED_CALIB.is_file(), "the shipped recognizer's calibration file is missing"
+    cal = ReadingCalibration.load(SHIPPED_CALIB, model_path=SHIPPED_MODEL)  # checks the model's sha256
+    assert set(cal.decoders) == set(KINDS)
+    assert cal.info["fitted_on"]["sroie_split"] == "mod:5:1,2,3" and cal.info["fitted_on"]["zh_seed"] != 12345
+    grid = np.linspace(0.0, 1.0, 201)
+    for k in KINDS:
+        for lv in LEVELS:
+            for g in GROUPS:
+                out = cal.decoders[k][lv][g](grid)
+                assert np.all(np.diff(out) >= -1e-12), (k, lv, g)
+                assert out.min() >= 0.0 and out.max() <= 1.0
+                assert out[-1] - out[0] > 0.2, (k, lv, g)  # a useful map, not a constant
+    # measured on the fit data: greedy scores over-claim, most of all on Chinese lines
+    for g in GROUPS:
+        assert cal.decoders["greedy"]["line"][g](np.array([0.9]))[0] < 0.8
+    assert cal.line("greedy", "增值税普通发票", 0.9) < cal.line("greedy", "TOTAL 12.00", 0.9)
+
+
+def test_shipped_calibration_copied_beside_another_model_is_refused(tmp_path):
+    other = tmp_path / "rec_other.onnx"
+    shutil.copy(MODELS / "rec_crnn_mobilenetv3_small_latin.onnx", other)
+    shutil.copy(SHIPPED_CALIB, tmp_path / "rec_other.calib.json")
+    with pytest.raises(ModelError, match="another model"):
+        resolve_calibration("auto", other)

@@ -1,14 +1,22 @@
-"""Text-line recognition with ONNX Runtime (no PyTorch): crops in, text + confidence out."""
+"""Text-line recognition with ONNX Runtime (no PyTorch): crops in, text + confidence out.
+
+Confidences are calibrated when the model has a calibration file beside it
+(``rec_x.onnx`` -> ``rec_x.calib.json``, see ``postprocess.calibration``): a line's confidence is then
+the probability that the line is read exactly right, for the decoder that read it, and each word
+gets its own. ``raw_confidence`` keeps the decoder's score (what thresholds inside the pipeline and
+the decoders were tuned on).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import InputError, ModelError
+from ..postprocess.calibration import ReadingCalibration, resolve_calibration
 from ..postprocess.ctc import GreedyDecoder
 from .charset import Charset, load_charset
 from .preprocess import frames_for_width, pad_batch, resize_line
@@ -23,6 +31,8 @@ class LineResult:
     confidence: float
     char_frames: List[int] = field(default_factory=list)
     num_frames: int = 0
+    raw_confidence: Optional[float] = None  # the decoder's own score, before calibration
+    word_confidences: Optional[List[float]] = None  # calibrated, one per word (document.split_words)
 
     def __iter__(self):  # unpacks as (text, confidence) like the peers' APIs
         return iter((self.text, self.confidence))
@@ -30,7 +40,8 @@ class LineResult:
 
 class TextRecognizer:
     def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, providers="auto",
-                 max_batch_pixels: int = 32 * 800 * 16, max_pad: int = 64):
+                 max_batch_pixels: int = 32 * 800 * 16, max_pad: int = 64,
+                 calibration: Union[str, Path, ReadingCalibration, None] = "auto"):
         from ..runtime.session import create_session
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
@@ -49,6 +60,8 @@ class TextRecognizer:
         # buckets): a BiLSTM reading 200 px of replicated border after "8.50" reads "S.50".
         self.max_pad = max_pad
         self.default_decoder = GreedyDecoder(self.charset)
+        # "auto": the model's .calib.json when it has one; a damaged or mismatched file is a ModelError.
+        self.calibration, self.calibration_note = resolve_calibration(calibration, self.model_path)
 
     def predict_probs(self, crops: Sequence[np.ndarray]) -> List[np.ndarray]:
         """Per-frame class probabilities (T_i, C) for each crop, T_i = ceil(resized width / width_stride)."""
@@ -79,8 +92,13 @@ class TextRecognizer:
         if len(crops) == 0:
             return []
         dec = decoder or self.default_decoder
+        kind = getattr(dec, "kind", None)  # a decoder of the user's own has no calibration: raw scores
+        cal = self.calibration if self.calibration is not None and self.calibration.covers(kind) else None
         results = []
         for p in self.predict_probs(crops):
             r = dec.decode(p)
-            results.append(LineResult(r.text, float(r.confidence), list(r.char_frames), int(p.shape[0])))
+            raw = float(r.confidence)
+            scores = list(getattr(r, "char_scores", None) or [])
+            results.append(LineResult(r.text, cal.line(kind, r.text, raw) if cal else raw, list(r.char_frames), int(p.shape[0]),
+                                      raw_confidence=raw, word_confidences=cal.words(kind, r.text, scores) if cal else None))
         return results
