@@ -393,3 +393,42 @@ def test_init_from_copies_matching_tensors_and_leaves_the_new_head(tmp_path):
     assert torch.equal(zh.sequence.rnn.weight_hh_l0, latin.sequence.rnn.weight_hh_l0)
     assert torch.equal(zh.head.fc.weight, head_before)  # 7,039-class head: shape differs, stays fresh
     assert "head.fc.weight" in report
+
+
+def test_real_line_augment_keeps_height_is_deterministic_and_can_be_off():
+    from ocrforge.data.real_augment import build_real_line_augment
+
+    rng = np.random.default_rng(0)
+    line = np.full((32, 200), 235, np.uint8)
+    line[8:24, 10:190] = rng.integers(0, 60, (16, 180))
+    on, off = build_real_line_augment(1.0), build_real_line_augment(0.0)
+    outs = [on(line, random.Random(s)) for s in range(20)]
+    assert all(o.shape[0] == 32 and o.dtype == np.uint8 for o in outs)
+    assert sum(o.shape != line.shape or not np.array_equal(o, line) for o in outs) >= 18
+    assert {o.shape[1] for o in outs} != {200}  # widths move (scale and margins)
+    assert all(abs(o.shape[1] - 200) <= 0.15 * 206 + 6 for o in outs)
+    assert np.array_equal(on(line, random.Random(7)), on(line, random.Random(7)))
+    assert off(line, random.Random(1)) is line
+
+
+def test_line_mix_augments_real_batches_only_when_asked(tmp_path, synth):
+    from ocrforge.training.rec import LineMix
+    from ocrforge.training.rec_config import RecTrainConfig
+
+    _tiny_lmdb(tmp_path / "s" / "shard_00000", synth, n=24)
+    _tiny_lmdb(tmp_path / "r" / "shard_00000", synth, n=24)
+    base = dict(synth=[str(tmp_path / "s")], real=[str(tmp_path / "r")], tokens_per_batch=4000, max_batch=8)
+
+    def batches(cfg):
+        mix = LineMix(cfg, CS, random.Random(0))
+        return [mix.next_batch() for _ in range(6)]
+
+    plain = batches(RecTrainConfig(real_ratio=1.0, real_augment=0.0, **base))
+    augmented = batches(RecTrainConfig(real_ratio=1.0, real_augment=1.0, **base))
+    # the first batch draws the same lines (augmentation then moves the shared, checkpointed rng)
+    assert plain[0][4] == augmented[0][4] and plain[0][2] == augmented[0][2]
+    assert augmented[0][0].shape != plain[0][0].shape or not torch.equal(augmented[0][0], plain[0][0])
+    assert all(b[0].shape[2] == 32 for b in augmented)
+    synth_only = dict(base, real_ratio=0.0)
+    s1, s2 = batches(RecTrainConfig(real_augment=0.0, **synth_only)), batches(RecTrainConfig(real_augment=1.0, **synth_only))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(s1, s2))

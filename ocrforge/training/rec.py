@@ -17,13 +17,14 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..data.real_augment import LineAugment, build_real_line_augment
 from ..data.rec_datasets import LmdbLines, open_line_sources
 from ..postprocess.ctc import greedy_decode
 from ..recognition.charset import Charset, load_charset
@@ -145,6 +146,7 @@ class LineMix:
         else:
             self.synth = self._load(cfg.synth, cfg.synth_kinds)
         self.real = self._load(cfg.real) if cfg.real else None
+        self.real_augment = build_real_line_augment(cfg.real_augment) if cfg.real_augment > 0 else None
 
     def close(self) -> None:
         """Stop the rendering workers while the interpreter is whole (left to garbage collection at
@@ -209,7 +211,7 @@ class LineMix:
             labels = [self.charset.encode(t) for t in texts]
             return x, list(widths), labels, torch.zeros(len(texts), dtype=torch.bool), list(texts), list(metas)
         recs = (self.real if use_real else self.synth).next()
-        return self.collate(recs)
+        return self.collate(recs, augment=self.real_augment if use_real else None)
 
     def _next_online(self):
         """Data echoing (Choi et al., 2019): when rendering cannot keep up with the GPU, a rendered
@@ -222,8 +224,11 @@ class LineMix:
             return batch
         return self.rng.choice(self.echo_pool)
 
-    def collate(self, recs):
-        imgs = [self.sources[s].image(k)[:, : self.cfg.max_width] for s, k, _, _, _ in recs]
+    def collate(self, recs, augment: Optional[LineAugment] = None):
+        imgs = [self.sources[s].image(k) for s, k, _, _, _ in recs]
+        if augment is not None:
+            imgs = [augment(img, self.rng) for img in imgs]
+        imgs = [img[:, : self.cfg.max_width] for img in imgs]
         x, widths = pad_batch(imgs)
         labels = [self.charset.encode(t) for _, _, _, t, _ in recs]
         casefold = torch.tensor([bool(m.get("casefold")) for *_, m in recs])
