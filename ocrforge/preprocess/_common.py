@@ -106,6 +106,8 @@ class InkAnalysis:
     scale: float  # analysis size / input size
     mask: np.ndarray  # bool ink mask with blobs too big to be text removed
     stats: np.ndarray  # (n, 5) x, y, w, h, area of the kept ink components
+    # line_direction's answer, kept here because auto preprocessing and the orientation estimate both ask
+    direction: Any = field(default=None, repr=False, compare=False)
 
 
 def analyse_ink(image: np.ndarray, max_side: int = ANALYSIS_MAX_SIDE) -> InkAnalysis:

@@ -80,6 +80,12 @@ def _components(mask: np.ndarray) -> np.ndarray:
 
 def line_direction(ink: InkAnalysis) -> Tuple[float, float]:
     """(log aspect of line blobs: > 0 horizontal text, < 0 vertical; typical glyph size in px)."""
+    if ink.direction is None:
+        ink.direction = _line_direction(ink)
+    return ink.direction
+
+
+def _line_direction(ink: InkAnalysis) -> Tuple[float, float]:
     mask = ink.mask
     stats = ink.stats[ink.stats[:, cv2.CC_STAT_AREA] >= 4]
     if len(stats) < 5:
