@@ -124,6 +124,10 @@ def _add_model_options(p: argparse.ArgumentParser, detection: bool = True) -> No
                    help="restrict text to a field pattern: digits, integer, amount, date, time, invoice_number, phone")
     p.add_argument("--allow", metavar="CHARS", help="only these characters may be read")
     p.add_argument("--deny", metavar="CHARS", default="", help="these characters are never read")
+    p.add_argument("--calibration", default="auto", metavar="auto|none|PATH",
+                   help="confidences: auto (default) maps raw scores through the recognizer's .calib.json, so a "
+                        "line's confidence is its chance of being read exactly right; none reports raw scores; "
+                        "or a calibration file of your own")
 
 
 def _add_read(sub) -> None:
@@ -249,7 +253,8 @@ def _decoder_options(args) -> Any:
 def _make_ocr(args) -> Any:
     from .pipeline import OCR
 
-    kwargs: Dict[str, Any] = {"threads": args.threads, "rec_model": args.rec_model, "decoder": _decoder_options(args)}
+    kwargs: Dict[str, Any] = {"threads": args.threads, "rec_model": args.rec_model, "decoder": _decoder_options(args),
+                              "calibration": args.calibration}
     if hasattr(args, "det_model"):
         kwargs.update(det_model=args.det_model, preprocess=args.preprocess, max_pixels=args.max_pixels,
                       dpi=args.dpi)

@@ -185,3 +185,21 @@ def test_words_from_line_takes_one_confidence_per_word():
     assert [(w.text, w.confidence) for w in words] == [("合计", 0.3), ("RM12", 0.7)]
     with pytest.raises(InputError, match="2 words"):
         words_from_line(text, quad, pos, 0.5, word_confidences=[0.3])
+
+
+def test_cli_calibration_flag_picks_raw_or_calibrated_scores(rec, crops, tmp_path, capsys):
+    import json
+
+    crop = tmp_path / "line.png"
+    Image.fromarray(crops[2]).save(crop)
+    want = rec.recognize([crops[2]])[0]
+    confidences = {}
+    for mode in ("auto", "none"):
+        assert cli.main(["recognize", "--json", "--threads", "1", "--calibration", mode, str(crop)]) == 0
+        confidences[mode] = json.loads(capsys.readouterr().out)["lines"][0]["confidence"]
+    assert confidences["auto"] == pytest.approx(want.confidence, abs=1e-4)
+    assert confidences["none"] == pytest.approx(want.raw_confidence, abs=1e-4)
+    assert confidences["auto"] != confidences["none"]
+    code = cli.main(["recognize", "--threads", "1", "--calibration", str(tmp_path / "nope.json"), str(crop)])
+    err = capsys.readouterr().err
+    assert code != 0 and "calibration file not found" in err and len(err.strip().splitlines()) == 1
