@@ -40,6 +40,8 @@ def test_bench_on_fakes(tmp_path):
     assert zh_set["lines"] > 40
     assert zh_set["greedy"]["cer"] > 0.01
     assert zh_set["beam_lm"]["cer"] < zh_set["greedy"]["cer"]
+    assert zh_set["greedy"]["cer_case_insensitive"] <= zh_set["greedy"]["cer"]  # folding case never adds an error
+    assert "cer_case_insensitive_relative_reduction" in zh_set["beam_lm_vs_greedy"]
     assert "fusion" in zh_set and zh_set["fusion"]["low_conf_lines"] > 0
     line = zh_set["greedy"]["calibration"]["line"]
     assert {"ece_raw", "ece_calibrated", "thresholds", "thresholds_raw"} <= set(line)
