@@ -38,7 +38,7 @@ class DetOnlyEngine:
 
     name = "ocrforge-det"
 
-    def __init__(self, threads: int = 2, model: str | None = None, max_side: str = "1600", **options):
+    def __init__(self, threads: int = 2, model: str | None = None, max_side: str = "1280", **options):
         from ocrforge.detection.predictor import TextDetector
 
         self.det = TextDetector(model, threads=threads, max_side=int(max_side))
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     samples = load_sroie(Path(args.data), args.split)[: args.limit]
     loaded = [(s, cv2.imread(s.image_path, cv2.IMREAD_COLOR)) for s in samples]
     results = []
-    for model, max_side in itertools.product(args.model or [None], args.max_side or [1600]):
+    for model, max_side in itertools.product(args.model or [None], args.max_side or [1280]):
         det = TextDetector(model, threads=args.threads, max_side=max_side)
         det.detect(loaded[0][1])  # warm-up, untimed
         if args.sweep:

@@ -39,7 +39,7 @@ class PipelineConfig:
     preprocess: str = "auto"  # "auto", "none" or a comma list of preprocess steps
     max_pixels: Optional[int] = DEFAULT_MAX_PIXELS
     dpi: float = DEFAULT_DPI  # PDF render resolution
-    det_max_side: int = 1600  # the detector resizes the long side to at most this
+    det_max_side: int = 1280  # the detector resizes the long side to at most this (BENCHMARKS.md: 1280 vs 1600)
     batch_size: int = 32  # lines per recognizer call
     vertical_ratio: float = 1.5  # a crop this much taller than wide may be a vertical line...
     vertical_min_height: float = 2.0  # ...if also this many typical line heights tall

@@ -46,7 +46,7 @@ def _metadata_config(meta: dict, base: PostprocessConfig) -> PostprocessConfig:
 
 
 class TextDetector:
-    def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, max_side: int = 1600,
+    def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, max_side: int = 1280,
                  postprocess: Optional[PostprocessConfig] = None, providers="auto"):
         from ..runtime.session import create_session
 

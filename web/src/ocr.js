@@ -13,7 +13,7 @@ import { LINE_H, LINE_W, isUpsideDown, upsideDownProbs } from "./orientation.js"
 
 /** Settings of the reading path; defaults match ocrforge.pipeline.PipelineConfig and the predictors. */
 export const DEFAULTS = Object.freeze({
-  maxSide: 1600, // det_max_side: the detector sees the page at most this large
+  maxSide: 1280, // det_max_side: the detector sees the page at most this large
   batchSize: 32, // lines per recognizer call (PipelineConfig.batch_size)
   maxBatchPixels: 32 * 800 * 16, // TextRecognizer.max_batch_pixels
   maxPad: 64, // TextRecognizer.max_pad: a batch never pads a line by more than this
