@@ -154,7 +154,9 @@ def load_recognizer(path: Optional[str], threads: int):
         from ocrforge.recognition.predictor import TextRecognizer
     except ImportError as exc:
         raise SystemExit(f"bench_decoding: no recognizer available ({exc}); use --fake to test the script") from None
-    return TextRecognizer(model_path=path, threads=threads)
+    # Only its posteriors are used here; calibration is applied (or fitted) by this script, and a model whose
+    # .calib.json is stale must still load to be refitted.
+    return TextRecognizer(model_path=path, threads=threads, calibration="none")
 
 
 @dataclass
@@ -413,6 +415,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 after_lm, _, _ = run_decoder(decoders["beam_lm"], fused)
                 entry["fusion"] = {"low_conf_lines": len(low), "cer_before": cer(lrefs, before),
                                    "cer_fused_greedy": cer(lrefs, after), "cer_fused_beam_lm": cer(lrefs, after_lm),
+                                   "cer_case_insensitive": {k: cer([r.upper() for r in lrefs], [h.upper() for h in v])
+                                                            for k, v in (("before", before), ("fused_greedy", after),
+                                                                         ("fused_beam_lm", after_lm))},
                                    "extra_model_ms_per_fused_line": 1000 * t2 / len(low)}
         report["sets"][source] = entry
 
