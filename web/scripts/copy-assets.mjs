@@ -16,6 +16,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { readOnnxMetadata } from "./onnx-metadata.mjs";
 import { prepareModel } from "./preoptimize.mjs";
@@ -106,6 +107,19 @@ const manifest = {
   charset: basename(charsetPath),
 };
 if (orient) manifest.orient = { file: orient.file, source: orient.source, graphOptimizationLevel: orient.graphOptimizationLevel, metadata: orient.metadata };
+// The recognizer's confidence calibration (rec_*.calib.json beside it), only if it was fitted for this
+// very model: Python refuses a foreign file, the page would silently mislabel its scores.
+const calibPath = recPath.replace(/\.onnx$/, ".calib.json");
+if (existsSync(calibPath)) {
+  const calib = JSON.parse(readFileSync(calibPath, "utf-8"));
+  const sha = createHash("sha256").update(readFileSync(recPath)).digest("hex");
+  if (calib.model_sha256 === sha) {
+    copyFileSync(calibPath, join(modelsOut, basename(calibPath)));
+    manifest.calibration = basename(calibPath);
+  } else {
+    console.warn(`copy-assets: ${basename(calibPath)} was fitted for another model; the page shows raw confidences`);
+  }
+}
 writeFileSync(join(modelsOut, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 
 const vendorOut = join(publicDir, "vendor");

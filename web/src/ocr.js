@@ -10,6 +10,7 @@ import { DET_DEFAULTS, detectionBoxes, roundHalfEven } from "./detpost.js";
 import { cropLines, orderQuad, padBatch, resizeLine } from "./lines.js";
 import { greedyDecode, parseCharset } from "./ctc.js";
 import { LINE_H, LINE_W, isUpsideDown, upsideDownProbs } from "./orientation.js";
+import { lineCalibration } from "./calibration.js";
 
 /** Settings of the reading path; defaults match ocrforge.pipeline.PipelineConfig and the predictors. */
 export const DEFAULTS = Object.freeze({
@@ -88,6 +89,7 @@ export class BrowserOCR {
     this.orient = orient;
     this.charset = charset;
     this.manifest = manifest;
+    this.calibrate = null; // (text, raw) -> calibrated line confidence, set by create() when the build has a .calib.json
     this.settings = settings;
     const detMeta = manifest.det.metadata || {};
     this.detParams = {
@@ -141,8 +143,15 @@ export class BrowserOCR {
             (err) => (console.warn(`page orientation check off: ${err.message}`), null),
           )
       : null;
-    const [{ cv }, detSession, recSession, text] = await Promise.all([opencv, det, rec, charsetText]);
-    return new BrowserOCR(cv, { det: detSession, rec: recSession, orient, charset: parseCharset(text), manifest, settings });
+    // Calibrated confidences (calibration.js); without the file, or with a broken one, scores stay raw.
+    const calibration = manifest.calibration
+      ? fetchOk(new URL(manifest.calibration, modelsUrl)).then((r) => r.json()).then(lineCalibration,
+          (err) => (console.warn(`confidence calibration off: ${err.message}`), null))
+      : null;
+    const [{ cv }, detSession, recSession, text, calibrate] = await Promise.all([opencv, det, rec, charsetText, calibration]);
+    const ocr = new BrowserOCR(cv, { det: detSession, rec: recSession, orient, charset: parseCharset(text), manifest, settings });
+    ocr.calibrate = calibrate;
+    return ocr;
   }
 
   /**
@@ -187,7 +196,9 @@ export class BrowserOCR {
       lines.quads.forEach((quad, i) => {
         const r = results[i];
         if (this.settings.dropEmpty && r.text.trim() === "") return;
-        out.push({ text: r.text, confidence: r.confidence, polygon: toInput(quad), vertical: lines.vertical[i] });
+        // The orientation check votes on raw scores (as in Python); lines report calibrated ones.
+        const confidence = this.calibrate ? this.calibrate(r.text, r.confidence) : r.confidence;
+        out.push({ text: r.text, confidence, rawConfidence: r.confidence, polygon: toInput(quad), vertical: lines.vertical[i] });
       });
       // `boxes`: every detected quad, also those read as empty (dropped from `lines` like in Python).
       return {

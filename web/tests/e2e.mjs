@@ -193,7 +193,7 @@ try {
     ),
     crossOriginIsolated: threads.isolated,
     hardwareConcurrency: threads.cores,
-    lines: first.result.lines.map((l) => ({ text: l.text, confidence: l.confidence, polygon: l.polygon })),
+    lines: first.result.lines.map((l) => ({ text: l.text, confidence: l.confidence, rawConfidence: l.rawConfidence, polygon: l.polygon })),
     rotation: first.result.rotation,
     orientation: first.result.orientation,
     boxes: first.result.boxes,

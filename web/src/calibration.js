@@ -1,0 +1,48 @@
+// Calibrated line confidence, as ocrforge.postprocess.calibration.ReadingCalibration.line does it for
+// the greedy decoder: the recognizer's .calib.json holds isotonic maps (knots x -> y, linear between,
+// flat beyond the ends like numpy.interp) for lines with >= min_cjk_chars CJK characters ("cjk") and
+// for the others ("other"). A line's confidence then reads as the chance it is read exactly right.
+
+// ocrforge.document._HAN_RANGES and _CJK_PUNCT_RANGES
+const CJK_RANGES = [
+  [0x2e80, 0x2fdf], [0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xf900, 0xfaff], [0x20000, 0x323af],
+  [0x3000, 0x303f], [0xfe30, 0xfe4f], [0xff00, 0xffef],
+];
+
+export function isCjkChar(ch) {
+  const cp = ch.codePointAt(0);
+  return CJK_RANGES.some(([lo, hi]) => lo <= cp && cp <= hi);
+}
+
+/** numpy.interp(v, xs, ys) for increasing xs. */
+export function interp(v, xs, ys) {
+  if (v <= xs[0]) return ys[0];
+  const n = xs.length;
+  if (v >= xs[n - 1]) return ys[n - 1];
+  let lo = 0;
+  let hi = n - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] <= v) lo = mid;
+    else hi = mid;
+  }
+  const t = (v - xs[lo]) / (xs[hi] - xs[lo]);
+  return ys[lo] + t * (ys[hi] - ys[lo]);
+}
+
+/**
+ * (text, raw greedy confidence) -> calibrated confidence, from a parsed .calib.json; null when the
+ * file has no isotonic greedy line maps (the page then shows raw scores, as Python does without a file).
+ */
+export function lineCalibration(calib) {
+  const maps = calib?.decoders?.greedy?.line;
+  const usable = (m) => m && m.method === "isotonic" && Array.isArray(m.x) && m.x.length > 0 && m.x.length === m.y?.length;
+  if (!maps || !usable(maps.cjk) || !usable(maps.other)) return null;
+  const minCjk = Number(calib.min_cjk_chars ?? 3);
+  return (text, raw) => {
+    let cjk = 0;
+    for (const ch of text) if (isCjkChar(ch)) cjk += 1;
+    const m = cjk >= minCjk ? maps.cjk : maps.other;
+    return interp(raw, m.x, m.y);
+  };
+}
