@@ -90,6 +90,8 @@ def detect_script(text: str) -> str:
 def is_cjk_char(ch: str) -> bool:
     """Han characters and CJK-only punctuation: characters that need no space around them."""
     cp = ord(ch)
+    if cp < 0x2E80:  # below every CJK range: Latin, digits and punctuation, most of a receipt, answer at once
+        return False
     return _in(cp, _HAN_RANGES) or _in(cp, _CJK_PUNCT_RANGES)
 
 

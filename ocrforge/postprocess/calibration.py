@@ -324,18 +324,29 @@ class ReadingCalibration:
         return line_group(text, self.min_cjk_chars)
 
     def line(self, kind: str, text: str, raw: float) -> float:
-        return float(self.decoders[kind]["line"][self.group(text)](np.array([raw]))[0])
+        return self._line(kind, self.group(text), raw)
 
     def words(self, kind: str, text: str, char_scores: Sequence[float]) -> Optional[List[float]]:
         """Calibrated confidence of each word of ``text`` (``split_words`` order), or None when
         the decoder gave no score per character."""
+        return self._words(kind, self.group(text), text, char_scores)
+
+    def read(self, kind: str, text: str, raw: float, char_scores: Sequence[float]) -> Tuple[float, Optional[List[float]]]:
+        """``line`` and ``words`` of one reading, its script group counted once (the recognizer's per-line path)."""
+        group = self.group(text)
+        return self._line(kind, group, raw), self._words(kind, group, text, char_scores)
+
+    def _line(self, kind: str, group: str, raw: float) -> float:
+        return float(self.decoders[kind]["line"][group](np.array([raw]))[0])
+
+    def _words(self, kind: str, group: str, text: str, char_scores: Sequence[float]) -> Optional[List[float]]:
         if len(char_scores) != len(text):
             return None
         spans = split_words(text)
         if not spans:
             return []
         raw = np.array([word_score(char_scores[s:e]) for s, e in spans])
-        return [float(v) for v in self.decoders[kind]["word"][self.group(text)](raw)]
+        return [float(v) for v in self.decoders[kind]["word"][group](raw)]
 
     @classmethod
     def fit(cls, outcomes: Dict[str, Dict[str, Dict[str, Outcomes]]], method: str,

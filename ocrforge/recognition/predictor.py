@@ -99,6 +99,7 @@ class TextRecognizer:
             r = dec.decode(p)
             raw = float(r.confidence)
             scores = list(getattr(r, "char_scores", None) or [])
-            results.append(LineResult(r.text, cal.line(kind, r.text, raw) if cal else raw, list(r.char_frames), int(p.shape[0]),
-                                      raw_confidence=raw, word_confidences=cal.words(kind, r.text, scores) if cal else None))
+            confidence, words = cal.read(kind, r.text, raw, scores) if cal else (raw, None)
+            results.append(LineResult(r.text, confidence, list(r.char_frames), int(p.shape[0]),
+                                      raw_confidence=raw, word_confidences=words))
         return results

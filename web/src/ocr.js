@@ -80,7 +80,7 @@ function metaNumber(meta, key, fallback) {
 
 export class BrowserOCR {
   /** Use BrowserOCR.create(). */
-  constructor(cv, { det, rec, orient = null, charset, manifest, settings }) {
+  constructor(cv, { det, rec, orient = null, calibrate = null, charset, manifest, settings }) {
     this.cv = cv;
     this.det = det;
     this.rec = rec;
@@ -89,7 +89,7 @@ export class BrowserOCR {
     this.orient = orient;
     this.charset = charset;
     this.manifest = manifest;
-    this.calibrate = null; // (text, raw) -> calibrated line confidence, set by create() when the build has a .calib.json
+    this.calibrate = calibrate; // (text, raw) -> calibrated line confidence (calibration.js), or null: raw scores
     this.settings = settings;
     const detMeta = manifest.det.metadata || {};
     this.detParams = {
@@ -149,15 +149,13 @@ export class BrowserOCR {
           (err) => (console.warn(`confidence calibration off: ${err.message}`), null))
       : null;
     const [{ cv }, detSession, recSession, text, calibrate] = await Promise.all([opencv, det, rec, charsetText, calibration]);
-    const ocr = new BrowserOCR(cv, { det: detSession, rec: recSession, orient, charset: parseCharset(text), manifest, settings });
-    ocr.calibrate = calibrate;
-    return ocr;
+    return new BrowserOCR(cv, { det: detSession, rec: recSession, orient, calibrate, charset: parseCharset(text), manifest, settings });
   }
 
   /**
    * Reads one image.
    * @param {ImageData} imageData RGBA pixels as decoded by the browser (no colour management)
-   * @returns {Promise<{lines: Array<{text: string, confidence: number, polygon: number[][], vertical: boolean}>, boxes: number[][][], rotation: number, timings: object}>}
+   * @returns {Promise<{lines: Array<{text: string, confidence: number, rawConfidence: number, polygon: number[][], vertical: boolean}>, boxes: number[][][], rotation: number, timings: object}>}
    *   polygons in imageData's pixels; `rotation`: clockwise degrees the page was turned by (0 or
    *   180; Page.rotation in Python), the lines come out in reading order of the upright page;
    *   `orientation`: the upside-down check's vote (orientation.js isUpsideDown)
