@@ -161,6 +161,11 @@ def _load_session(real_path: str, threads: int, providers: Tuple[str, ...]):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # A page runs three sessions one after another (detector, line orientation, recognizer), each
+    # with its own pool; by default a pool keeps spinning after its run ends and takes the cores
+    # from the next session and from OpenCV. Spinning stays on inside a run, where it pays.
+    # Receipt p50 247 -> 184 ms at 2 threads (BENCHMARKS.md, "Where the time goes").
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     try:
         return ort.InferenceSession(real_path, sess_options=options, providers=list(providers))
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
