@@ -148,6 +148,35 @@ def test_case_folded_ctc_accepts_lower_case_print_for_capital_labels():
     assert float(folded) < 0.1 < float(plain)
 
 
+def test_case_neutral_fold_teaches_the_letter_but_not_its_case():
+    from ocrforge.training.rec import case_fold_index, ctc_loss
+
+    fold = case_fold_index(CS)
+    A, a = CS.index["A"], CS.index["a"]
+
+    def grads(case_neutral, casefold=True):
+        torch.manual_seed(0)
+        logits = torch.randn(1, 6, CS.num_classes)
+        logits[0, :, a] += 2.0  # the model leans to lower case on this crop
+        logits.requires_grad_(True)
+        loss = ctc_loss(logits, [24], [CS.encode("A")], torch.tensor([casefold]), fold, case_neutral=case_neutral)
+        loss.backward()
+        return logits.grad[0], float(loss)
+
+    g_shared, loss_shared = grads(False)
+    g_neutral, loss_neutral = grads(True)
+    assert abs(loss_shared - loss_neutral) < 1e-5  # same loss value, only the gradient differs
+    # plain folded loss: the leading case takes more of the push (the split drifts)
+    assert not torch.allclose(g_shared[:, A], g_shared[:, a], atol=1e-4)
+    # neutral: both cases move together, and the pair still gets pushed up (descent lowers the loss)
+    assert torch.allclose(g_neutral[:, A], g_neutral[:, a], atol=1e-6)
+    assert float((g_neutral[:, A] + g_neutral[:, a]).sum()) < 0
+    # lines whose labels keep their case are untouched by the option
+    g_cased, _ = grads(True, casefold=False)
+    g_cased_plain, _ = grads(False, casefold=False)
+    assert torch.equal(g_cased, g_cased_plain)
+
+
 def test_lr_schedule_warmup_then_cosine_with_restarts():
     from ocrforge.training.rec import lr_at
     from ocrforge.training.rec_config import RecTrainConfig

@@ -249,8 +249,29 @@ def case_fold_index(charset: Charset) -> Tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(upper), torch.tensor(lower)
 
 
+def freeze_case_split(logits: torch.Tensor, casefold: torch.Tensor,
+                      fold_idx: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Same values; for case-folded samples the gradient reaches a letter's two cases equally.
+
+    The folded loss alone gives each case a share of the gradient proportional to its probability,
+    so whichever case the model leans to on a real line grows, and SROIE's capitals leaked into
+    lower-case print ('ThANk YOU!' after the session-4 fine-tune). With the split detached, real
+    lines teach which letter it is and leave the case to the data that knows it.
+    """
+    upper, lower = (i.to(logits.device) for i in fold_idx)
+    zu, zl = logits[:, :, upper], logits[:, :, lower]
+    mean = (zu + zl) / 2
+    neutral = logits.clone()
+    neutral[:, :, upper] = mean + (zu - mean).detach()
+    neutral[:, :, lower] = mean + (zl - mean).detach()
+    return torch.where(casefold.to(logits.device)[:, None, None], neutral, logits)
+
+
 def ctc_loss(logits: torch.Tensor, widths: Sequence[int], labels: List[List[int]], casefold: torch.Tensor,
-             fold_idx: Tuple[torch.Tensor, torch.Tensor], width_stride: int = 4) -> torch.Tensor:
+             fold_idx: Tuple[torch.Tensor, torch.Tensor], width_stride: int = 4,
+             case_neutral: bool = False) -> torch.Tensor:
+    if case_neutral and casefold.any():
+        logits = freeze_case_split(logits, casefold, fold_idx)
     logp = F.log_softmax(logits.float(), dim=-1)  # (N, T, C)
     if casefold.any():
         upper, lower = fold_idx
@@ -447,7 +468,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
                 logits, feats = model(x, return_features=True)
             else:
                 logits = model(x)
-            loss = ctc_loss(logits, widths, labels, casefold, fold_idx, model.cfg.width_stride)
+            loss = ctc_loss(logits, widths, labels, casefold, fold_idx, model.cfg.width_stride, cfg.case_neutral_fold)
             if center is not None:
                 loss = loss + cfg.center_loss_weight * center(feats, logits.detach())
             opt.zero_grad(set_to_none=True)

@@ -18,6 +18,8 @@ class RecTrainConfig(YamlConfig):
     real: List[str] = field(default_factory=list)  # line LMDBs made by `ocrforge data prepare`
     real_ratio: float = 0.25  # fraction of batches drawn from real data
     real_augment: float = 0.0  # chance that a real line is augmented (data/real_augment.py) each time it is drawn
+    # case-folded real lines (SROIE) leave the upper/lower split of each letter untouched (rec.freeze_case_split)
+    case_neutral_fold: bool = False
     synth_kinds: Optional[List[str]] = None  # keep only these synthetic kinds (a curriculum); None: all
     # > 0: render synthetic lines during training in this many worker processes instead of reading
     # the `synth` LMDBs (a many-core GPU machine); synth_texts is a text bank (`ocrforge synth texts`)
