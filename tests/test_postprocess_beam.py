@@ -119,3 +119,56 @@ def test_unknown_decoder_and_word_list(cs, lm, tmp_path):
     boosted = make_decoder(cs, DecoderOptions(lm_path=str(path), words=["王记烧腊", "叉烧饭"], words_weight=0.5))
     assert plain.decode(p).text != text
     assert boosted.decode(p).text == text
+
+
+def _random_lines(cs, rng, n=40):
+    """Posteriors like a recognizer's: characters smeared over adjacent frames, runs of sure
+    blanks, rivals in the same frame, repeats; plus spelled lines with look-alike confusions,
+    a zero-frame and an all-blank line."""
+    alphabet = [cs.index[ch] for ch in sorted(set("".join(CORPUS)))]
+    posts = []
+    for _ in range(n):
+        p = np.full((int(rng.integers(1, 40)), cs.num_classes), 1e-7)
+        for row in p:
+            kind = rng.random()
+            if kind < 0.3:
+                row[0] = 1.0  # a sure blank: skipped by the search
+            elif kind < 0.4:
+                row[int(rng.choice(alphabet))] = 1.0  # a sure character
+            else:
+                picks = [0] + [int(c) for c in rng.choice(alphabet, int(rng.integers(1, 4)))]
+                row[picks] += rng.dirichlet(np.ones(len(picks)) * 0.7)
+        posts.append((p / p.sum(1, keepdims=True)).astype(np.float32))
+    texts = [CORPUS[i] for i in rng.integers(0, len(CORPUS), n // 4)] + ["aa  bb", "1100"]
+    posts += [spell_posteriors(t, cs, confuse(t, cs, 0.3, rng), noise=0.01, rng=rng) for t in texts]
+    posts.append(np.zeros((0, cs.num_classes), np.float32))
+    posts.append(np.tile(np.eye(cs.num_classes, dtype=np.float32)[0], (9, 1)))  # blank only
+    return posts
+
+
+@pytest.mark.parametrize("with_lm", [False, True])
+def test_batched_search_gives_exactly_the_line_by_line_result(cs, lm, with_lm):
+    rng = np.random.default_rng(7)
+    posts = _random_lines(cs, rng)
+    dec = BeamSearchDecoder(cs, lm if with_lm else None, BeamConfig(beam_width=5, top_k=4))
+    one_by_one = [dec.decode(p) for p in posts]
+    batched = dec.decode_batch(posts)
+    assert len(batched) == len(posts)
+    for a, b in zip(one_by_one, batched):
+        assert (a.text, a.char_frames, a.char_scores) == (b.text, b.char_frames, b.char_scores)
+        assert abs(a.confidence - b.confidence) < 1e-9
+    assert sum(r.text != "" for r in batched) > 30
+
+
+def test_auto_decoder_batches_only_the_lines_it_redecodes(cs, lm, tmp_path):
+    path = tmp_path / "lm.bin"
+    lm.save(path)
+    auto = make_decoder(cs, DecoderOptions(kind="auto", lm_path=str(path)))
+    posts = _random_lines(cs, np.random.default_rng(3), n=20)
+    calls = []
+    inner = auto.with_lm.decode_batch
+    auto.with_lm.decode_batch = lambda ps: calls.append(len(ps)) or inner(ps)
+    batched = auto.decode_batch(posts)
+    assert [(r.text, round(r.confidence, 9)) for r in batched] == \
+        [(r.text, round(r.confidence, 9)) for r in (auto.decode(p) for p in posts)]
+    assert len(calls) == 1 and 0 < calls[0] < len(posts)

@@ -7,7 +7,9 @@ Why hand-written rather than a library:
 - parlance/ctcdecode and torchaudio's ``ctc_decoder`` need PyTorch (forbidden on the reading
   path) and compiled extensions; KenLM has no wheels and a word-oriented query API.
 - None of them restricts the beam with a field pattern (constrained decoding, below).
-So the search is written here, vectorized over (beams x candidates) per frame:
+So the search is written here, vectorized over (beams x candidates) per frame, and in
+``decode_batch`` over the lines of a batch too (``_BatchSearch``: the same results; on SROIE
+lines in batches of 32, 3x faster than line by line, where numpy's per-call cost dominated):
 - candidates per frame: the ``top_k`` classes above ``min_prob`` (one ``argpartition`` over all
   frames up front), after masking classes a constraint forbids;
 - frames whose blank probability exceeds ``blank_skip`` (most frames of an OCR line) only merge
@@ -35,7 +37,7 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from .constraints import DEAD, Constraint, make_constraint
 from .ctc import DecodeResult, GreedyDecoder
-from .lm import TOKEN_OFFSET, EOS, HASH_MUL, CharNgramLM, InterpolatedLM, LMHistory, load_lm, word_list_lm
+from .lm import BOS, TOKEN_OFFSET, EOS, HASH_MUL, CharNgramLM, extend_keys, InterpolatedLM, LMHistory, load_lm, word_list_lm
 
 LanguageModel = Union[CharNgramLM, InterpolatedLM]
 
@@ -79,7 +81,16 @@ class BeamSearchDecoder:
 
     # ------------------------------------------------------------------------------------------
     def decode_batch(self, probs_list: Sequence[np.ndarray]) -> List[DecodeResult]:
-        return [self.decode(p) for p in probs_list]
+        """The lines of a batch searched together, frame step by frame step: the same result as
+        ``decode`` line by line, with numpy's per-call cost shared by every line of the batch."""
+        probs_list = [np.asarray(p) for p in probs_list]
+        for p in probs_list:
+            if p.ndim != 2 or p.shape[1] != len(self._tokens):
+                raise InputError(f"posteriors must be (T, {len(self._tokens)}), got {p.shape}")
+        if self.constraint is not None or len(probs_list) < 2:
+            # a field pattern's automaton steps character by character in Python anyway
+            return [self.decode(p) for p in probs_list]
+        return _BatchSearch(self, probs_list).run()
 
     def decode(self, probs: np.ndarray) -> DecodeResult:
         probs = np.asarray(probs)
@@ -89,26 +100,7 @@ class BeamSearchDecoder:
             return DecodeResult("", 0.0)
         cfg = self.config
         n_frames = probs.shape[0]
-        blank = probs[:, 0].astype(np.float64)
-
-        # Active frames: blank not certain and some allowed character above min_prob. Their
-        # candidates are found at once: threshold, then sort the few survivors (far cheaper than
-        # an argpartition over all classes). Every other frame only merges into the blank.
-        maybe = np.flatnonzero(blank < cfg.blank_skip)
-        chars_p = probs[maybe, 1:]
-        if self._mask is not None:
-            chars_p = np.where(self._mask[None, 1:], chars_p, 0.0)
-        # (flatnonzero + divmod: 2-D nonzero is several times slower)
-        rows, cols = np.divmod(np.flatnonzero(chars_p >= max(cfg.min_prob, 1e-12)), chars_p.shape[1])
-        vals = chars_p[rows, cols].astype(np.float64)
-        order = np.lexsort((-vals, rows))
-        rows, cand_all, p_all = rows[order], cols[order] + 1, vals[order]
-        starts = np.searchsorted(rows, np.arange(len(maybe)), "left")
-        ends = np.minimum(np.searchsorted(rows, np.arange(len(maybe)), "right"), starts + cfg.top_k)
-        has = ends > starts
-        active, starts, ends = maybe[has], starts[has], ends[has]
-        with np.errstate(divide="ignore"):
-            cum_log_blank = np.concatenate([[0.0], np.cumsum(np.log(blank))])
+        blank, active, starts, ends, cand_all, p_all, cum_log_blank = self._candidates(probs)
 
         automaton = self.constraint.automaton if self.constraint is not None else None
         lm = self.lm
@@ -128,7 +120,6 @@ class BeamSearchDecoder:
         parents: List[int] = []
         classes: List[int] = []
         frames: List[int] = []
-        lm_cache: dict = {}  # extended-prefix hash -> log P_lm(last char | prefix): beams persist over frames
 
         prev = 0
         for a_i in range(len(active) + 1):
@@ -163,7 +154,7 @@ class BeamSearchDecoder:
             with np.errstate(divide="ignore"):
                 stay_score = np.log(stay_pb + stay_pnb) + alpha * lm_score + beta * length
                 if lm is not None:
-                    ext_lm = lm_score[:, None] + self._lm_scores(lm, lm_cache, hist, ext_hash, cand, ext > 0)
+                    ext_lm = lm_score[:, None] + self._lm_scores(lm, hist, cand, ext > 0)
                 else:
                     ext_lm = np.repeat(lm_score[:, None], len(cand), axis=1)
                 ext_score = np.log(ext) + alpha * ext_lm + beta * (length[:, None] + 1)
@@ -217,26 +208,38 @@ class BeamSearchDecoder:
         share = float(total[b] / total.sum())
         return self._result(int(node[b]), parents, classes, frames, probs, share)
 
-    def _lm_scores(self, lm, cache: dict, hist: LMHistory, ext_hash: np.ndarray, cand: np.ndarray,
-                   live: np.ndarray) -> np.ndarray:
-        out = np.zeros(ext_hash.shape)
-        flat = ext_hash.ravel().tolist()
-        live_flat = live.ravel().tolist()
-        miss = []
-        for i, (h, alive) in enumerate(zip(flat, live_flat)):
-            if not alive:
-                continue
-            v = cache.get(h)
-            if v is None:
-                miss.append(i)
-            else:
-                out.flat[i] = v
-        if miss:
-            idx = np.array(miss)
-            b, k = np.divmod(idx, ext_hash.shape[1])
-            lp = lm.logprob(hist.take(b), self._tokens[cand[k]][:, None])[:, 0]
-            out.flat[idx] = lp
-            cache.update(zip((flat[i] for i in miss), lp.tolist()))
+    def _candidates(self, probs: np.ndarray):
+        """Active frames (blank not certain, some allowed character above ``min_prob``) and their
+        candidates, found at once: threshold, then sort the few survivors (far cheaper than an
+        argpartition over all classes). Every other frame only merges into the blank."""
+        cfg = self.config
+        blank = probs[:, 0].astype(np.float64)
+        maybe = np.flatnonzero(blank < cfg.blank_skip)
+        chars_p = probs[maybe, 1:]
+        if self._mask is not None:
+            chars_p = np.where(self._mask[None, 1:], chars_p, 0.0)
+        # (flatnonzero + divmod: 2-D nonzero is several times slower)
+        rows, cols = np.divmod(np.flatnonzero(chars_p >= max(cfg.min_prob, 1e-12)), chars_p.shape[1])
+        vals = chars_p[rows, cols].astype(np.float64)
+        order = np.lexsort((-vals, rows))
+        rows, cand_all, p_all = rows[order], cols[order] + 1, vals[order]
+        starts = np.searchsorted(rows, np.arange(len(maybe)), "left")
+        ends = np.minimum(np.searchsorted(rows, np.arange(len(maybe)), "right"), starts + cfg.top_k)
+        has = ends > starts
+        with np.errstate(divide="ignore"):
+            cum_log_blank = np.concatenate([[0.0], np.cumsum(np.log(blank))])
+        return blank, maybe[has], starts[has], ends[has], cand_all, p_all, cum_log_blank
+
+    def _lm_scores(self, lm, hist: LMHistory, cand: np.ndarray, live: np.ndarray) -> np.ndarray:
+        """log P_lm(candidate | beam) for the (beams x candidates) extensions that are alive. One
+        call for the whole matrix: a per-line cache of extended prefixes hit 9 % of queries on
+        SROIE and cost more in Python than it saved."""
+        if live.all():
+            return lm.logprob(hist, np.broadcast_to(self._tokens[cand], live.shape))
+        out = np.zeros(live.shape)
+        b, k = np.nonzero(live)
+        if len(b):
+            out[b, k] = lm.logprob(hist.take(b), self._tokens[cand[k]][:, None])[:, 0]
         return out
 
     def _result(self, leaf: int, parents, classes, frames, probs: np.ndarray, share: float,
@@ -261,6 +264,213 @@ class BeamSearchDecoder:
             scores.append(float(seg[j]))
         conf = float(np.exp(np.mean(np.log(np.maximum(scores, 1e-9))))) * share if with_peaks else share
         return DecodeResult(self.charset.decode(chars), conf, peaks, scores)
+
+
+# ----------------------------------------------------------------------------------------------
+# The same search over a batch of lines at once
+
+
+_DEAD_HASH = np.uint64(0xFFFFFFFFFFFFFF00)  # + slot: never an extension's hash (a 1e-17 chance)
+
+
+class _BatchSearch:
+    """``BeamSearchDecoder.decode`` for many lines in lock step (no constraint).
+
+    Line l's i-th step is its i-th active frame; lines are ordered by their number of active frames
+    so the lines still searching at step i are a prefix of the batch. Every line has
+    ``beam_width`` slots; a slot the line's own search would not have (fewer hypotheses than the
+    width) is dead: zero probability, a score of -inf and a hash no prefix has. Probabilities of
+    the blank runs between active frames are precomputed per line for the classes a beam can end
+    in (its candidates), the same products ``decode`` takes.
+    """
+
+    def __init__(self, dec: BeamSearchDecoder, probs_list: List[np.ndarray]):
+        self.dec = dec
+        self.probs_list = probs_list
+
+    def run(self) -> List[DecodeResult]:
+        dec, cfg, lm = self.dec, self.dec.config, self.dec.lm
+        alpha, beta, width, top_k = cfg.alpha, cfg.beta, cfg.beam_width, cfg.top_k
+        results: List[Optional[DecodeResult]] = [None] * len(self.probs_list)
+        lines = []
+        for j, probs in enumerate(self.probs_list):
+            if probs.shape[0] == 0:
+                results[j] = DecodeResult("", 0.0)
+                continue
+            blank, active, starts, ends, cand_all, p_all, cum_log_blank = dec._candidates(probs)
+            lines.append((j, probs, blank, active, starts, ends, cand_all, p_all, cum_log_blank))
+        if not lines:
+            return results  # type: ignore[return-value]
+        lines.sort(key=lambda ln: -len(ln[3]))
+        L, A, K, B = len(lines), len(lines[0][3]), top_k, width
+
+        # Per line: classes a beam can end in (blank first), their probabilities at the active
+        # frames, the blank runs before each active frame (and before the end) as products.
+        n_act = np.array([len(ln[3]) for ln in lines])
+        frame = np.zeros((L, A), np.int64)
+        cand = np.zeros((L, A, K), np.int64)
+        cand_u = np.zeros((L, A, K), np.int64)
+        cand_p = np.zeros((L, A, K))
+        blank_at = np.zeros((L, A))
+        classes_per_line = [np.unique(np.concatenate([[0], ln[6]])) for ln in lines]
+        U = max(len(u) for u in classes_per_line)
+        p_at = np.zeros((L, A, U))
+        gap = np.ones((L, A + 1, U))
+        gap_blank = np.ones((L, A + 1))
+        has_gap = np.zeros((L, A + 1), bool)
+        for l, (_, probs, blank, active, starts, ends, cand_all, p_all, clb) in enumerate(lines):
+            u = classes_per_line[l]
+            n = len(active)
+            frame[l, :n] = active
+            blank_at[l, :n] = blank[active]
+            p_at[l, :n, : len(u)] = probs[active][:, u]
+            for i in range(n):
+                k = ends[i] - starts[i]
+                cand[l, i, :k] = cand_all[starts[i]:ends[i]]
+                cand_p[l, i, :k] = p_all[starts[i]:ends[i]]
+            cand_u[l, :n] = np.searchsorted(u, cand[l, :n])
+            bounds = np.concatenate([[0], active + 1])
+            stops = np.concatenate([active, [probs.shape[0]]])
+            for i in range(n + 1):
+                a, b = bounds[i], stops[i]
+                if b > a:
+                    has_gap[l, i] = True
+                    gap[l, i, : len(u)] = np.prod(probs[a:b][:, u], axis=0)
+                    gap_blank[l, i] = np.exp(clb[b] - clb[a])
+
+        # Beam state, (L, B) per field; slot 0 of each line starts as the empty prefix.
+        slots = np.arange(B, dtype=np.uint64)
+        pb = np.zeros((L, B))
+        pb[:, 0] = 1.0
+        pnb = np.zeros((L, B))
+        last = np.zeros((L, B), np.int64)
+        last_u = np.zeros((L, B), np.int64)
+        length = np.zeros((L, B), np.int64)
+        lm_score = np.zeros((L, B))
+        phash = np.tile(_DEAD_HASH + slots, (L, 1))
+        phash[:, 0] = 0
+        node = np.full((L, B), -1, np.int64)
+        H = lm.history_width if lm is not None else 1
+        hist_keys = np.zeros((L, B, H), np.uint64)
+        hist_keys[:, :, 0] = BOS
+        hist_len = np.ones((L, B), np.int64)
+        failed = np.zeros(L, bool)
+        parents: List[int] = []
+        classes: List[int] = []
+        frames: List[int] = []
+        rows_b = np.arange(B)
+
+        for i in range(A):
+            n = int((n_act > i).sum())  # lines still searching: a prefix
+            r = np.arange(n)[:, None]
+            sl = slice(0, n)
+            # the blank run before this frame: everything ends in the blank; a character can
+            # only continue itself
+            g = has_gap[sl, i][:, None]
+            tot = pb[sl] + pnb[sl]
+            run_last = np.take_along_axis(gap[sl, i], last_u[sl], 1)
+            pb[sl] = np.where(g, tot * gap_blank[sl, i][:, None], pb[sl])
+            pnb[sl] = np.where(g, pnb[sl] * run_last * (last[sl] > 0), pnb[sl])
+
+            c, cu, cp = cand[sl, i], cand_u[sl, i], cand_p[sl, i]  # (n, K)
+            p_last = np.take_along_axis(p_at[sl, i], last_u[sl], 1) * (last[sl] > 0)
+            stay_pb = (pb[sl] + pnb[sl]) * blank_at[sl, i][:, None]
+            stay_pnb = pnb[sl] * p_last
+            same = c[:, None, :] == last[sl][:, :, None]  # (n, B, K)
+            ext = np.where(same, pb[sl][:, :, None], (pb[sl] + pnb[sl])[:, :, None]) * cp[:, None, :]
+            tok = dec._tokens[c]  # (n, K)
+            ext_hash = phash[sl][:, :, None] * HASH_MUL + tok[:, None, :]
+            # an extension equal to an existing prefix of its line merges into it
+            eq = (ext_hash[:, :, :, None] == phash[sl][:, None, None, :]) & (ext > 0)[..., None]
+            match = eq.any(-1)
+            if match.any():
+                li, bi, ki = np.nonzero(match)
+                np.add.at(stay_pnb, (li, eq[li, bi, ki].argmax(-1)), ext[li, bi, ki])
+                ext = np.where(match, 0.0, ext)
+            with np.errstate(divide="ignore"):
+                stay_score = np.log(stay_pb + stay_pnb) + alpha * lm_score[sl] + beta * length[sl]
+                if lm is not None:
+                    live = ext > 0
+                    lp = np.zeros(ext.shape)
+                    bl, bb, bk = np.nonzero(live)
+                    if len(bl):
+                        h = LMHistory(hist_keys[bl, bb], hist_len[bl, bb])
+                        lp[bl, bb, bk] = lm.logprob(h, tok[bl, bk][:, None])[:, 0]
+                    ext_lm = lm_score[sl][:, :, None] + lp
+                else:
+                    ext_lm = np.repeat(lm_score[sl][:, :, None], K, axis=2)
+                ext_score = np.log(ext) + alpha * ext_lm + beta * (length[sl][:, :, None] + 1)
+            all_score = np.concatenate([stay_score, ext_score.reshape(n, B * K)], axis=1)
+            best = np.argpartition(-all_score, B - 1, axis=1)[:, :B]
+            kept = np.isfinite(np.take_along_axis(all_score, best, 1))
+            failed[sl] |= ~kept.any(1)
+            is_ext = best >= B
+            s_idx = np.where(is_ext, 0, best)
+            e_b, e_k = np.divmod(np.where(is_ext, best - B, 0), K)
+            src = np.where(is_ext, e_b, s_idx)  # the beam each kept hypothesis came from
+            new_pb = np.where(is_ext, 0.0, stay_pb[r, s_idx])
+            new_pnb = np.where(is_ext, ext[r, e_b, e_k], stay_pnb[r, s_idx])
+            new_last = np.where(is_ext, c[r, e_k], last[sl][r, s_idx])
+            new_last_u = np.where(is_ext, cu[r, e_k], last_u[sl][r, s_idx])
+            new_length = length[sl][r, src] + is_ext
+            new_lm = np.where(is_ext, ext_lm[r, e_b, e_k], lm_score[sl][r, s_idx])
+            new_hash = np.where(is_ext, ext_hash[r, e_b, e_k], phash[sl][r, s_idx])
+            new_node = node[sl][r, src].copy()
+            el, eb = np.nonzero(is_ext & kept)
+            if len(el):
+                new_node[el, eb] = np.arange(len(parents), len(parents) + len(el))
+                parents.extend(node[el, src[el, eb]].tolist())
+                classes.extend(c[el, e_k[el, eb]].tolist())
+                frames.extend(frame[el, i].tolist())
+            hk = hist_keys[sl][r, src]
+            hl = hist_len[sl][r, src]
+            if lm is not None and len(el):
+                t_new = dec._tokens[c[el, e_k[el, eb]]]
+                old = hk[el, eb]
+                ext_keys = np.empty_like(old)
+                ext_keys[:, 0] = t_new
+                if H > 1:
+                    ext_keys[:, 1:] = extend_keys(old[:, :-1], t_new[:, None])
+                hk[el, eb] = ext_keys
+                hl[el, eb] = np.minimum(hl[el, eb] + 1, H)
+            # hypotheses the line's own search would not keep: dead slots
+            new_pb[~kept] = 0.0
+            new_pnb[~kept] = 0.0
+            new_hash = np.where(kept, new_hash, _DEAD_HASH + slots[None, :])
+            scale = (new_pb + new_pnb).max(1)
+            failed[sl] |= scale <= 0.0
+            scale = np.where(scale > 0.0, scale, 1.0)[:, None]  # keep the best beam near 1
+            pb[sl], pnb[sl] = new_pb / scale, new_pnb / scale
+            last[sl], last_u[sl], length[sl], lm_score[sl] = new_last, new_last_u, new_length, new_lm
+            phash[sl], node[sl], hist_keys[sl], hist_len[sl] = new_hash, new_node, hk, hl
+
+        # the blank run after each line's last active frame
+        r = np.arange(L)[:, None]
+        g = has_gap[r[:, 0], n_act][:, None]
+        run_last = gap[r[:, 0], n_act][r, last_u]
+        tot = pb + pnb
+        pb = np.where(g, tot * gap_blank[r[:, 0], n_act][:, None], pb)
+        pnb = np.where(g, pnb * run_last * (last > 0), pnb)
+        total = pb + pnb
+        with np.errstate(divide="ignore"):
+            final = np.log(total) + alpha * lm_score + beta * length
+            if lm is not None and cfg.use_eos:
+                h = LMHistory(hist_keys.reshape(L * B, H), hist_len.reshape(L * B))
+                final = final + alpha * lm.logprob(h, np.full((L * B, 1), EOS, np.uint64))[:, 0].reshape(L, B)
+        for l, ln in enumerate(lines):
+            j, probs = ln[0], ln[1]
+            if failed[l] or not (total[l] > 0).any():
+                results[j] = DecodeResult("", 0.0)
+                continue
+            b = int(np.argmax(np.where(total[l] > 0, final[l], -np.inf)))
+            if lm is not None:
+                fin = final[l][(total[l] > 0) & np.isfinite(final[l])]
+                share = float(np.exp(final[l, b] - np.logaddexp.reduce(fin)))
+                results[j] = dec._result(int(node[l, b]), parents, classes, frames, probs, share, with_peaks=False)
+            else:
+                share = float(total[l, b] / total[l].sum())
+                results[j] = dec._result(int(node[l, b]), parents, classes, frames, probs, share)
+        return results  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -321,11 +531,22 @@ class SelectiveLMDecoder:
     def _has_cjk(text: str) -> bool:
         return any(ord(ch) >= 0x2E80 for ch in text)
 
+    def _needs_lm(self, first) -> bool:
+        return self._has_cjk(first.text) or first.confidence < self.low_confidence
+
     def decode(self, probs: np.ndarray):
         first = self.greedy.decode(probs)
-        if self._has_cjk(first.text) or first.confidence < self.low_confidence:
-            return self.with_lm.decode(probs)
-        return first
+        return self.with_lm.decode(probs) if self._needs_lm(first) else first
+
+    def decode_batch(self, probs_list: Sequence[np.ndarray]) -> list:
+        out = [self.greedy.decode(p) for p in probs_list]
+        again = [i for i, r in enumerate(out) if self._needs_lm(r)]
+        if again:
+            batch = getattr(self.with_lm, "decode_batch", None)
+            redo = batch([probs_list[i] for i in again]) if batch else [self.with_lm.decode(probs_list[i]) for i in again]
+            for i, r in zip(again, redo):
+                out[i] = r
+        return out
 
 
 def _auto(charset, opts: DecoderOptions, constraint: Optional[Constraint]):

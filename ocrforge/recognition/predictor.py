@@ -94,9 +94,14 @@ class TextRecognizer:
         dec = decoder or self.default_decoder
         kind = getattr(dec, "kind", None)  # a decoder of the user's own has no calibration: raw scores
         cal = self.calibration if self.calibration is not None and self.calibration.covers(kind) else None
+        probs = self.predict_probs(crops)
+        # beam decoders search a batch's lines together (numpy's per-call cost shared)
+        decode_batch = getattr(dec, "decode_batch", None)
+        decoded = decode_batch(probs) if decode_batch is not None else [dec.decode(p) for p in probs]
+        if len(decoded) != len(probs):
+            raise ModelError(f"decoder returned {len(decoded)} results for {len(probs)} lines")
         results = []
-        for p in self.predict_probs(crops):
-            r = dec.decode(p)
+        for p, r in zip(probs, decoded):
             raw = float(r.confidence)
             scores = list(getattr(r, "char_scores", None) or [])
             confidence, words = cal.read(kind, r.text, raw, scores) if cal else (raw, None)
