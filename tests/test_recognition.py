@@ -3,7 +3,6 @@ schedule, resume, synthetic lines, data loaders and the ONNX Runtime predictor."
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
@@ -16,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from ocrforge.recognition.charset import build_charset_v1, load_charset, charset_path, SPACE_TOKEN
 from ocrforge.recognition.model import REGISTRY, RecModelConfig, build_model
-from ocrforge.recognition.preprocess import pad_batch, resize_line
+from ocrforge.recognition.preprocess import resize_line
 
 CS = load_charset()
 
@@ -385,7 +384,6 @@ def test_latin_charset_is_printable_ascii_and_filters_uncovered_lines(tmp_path, 
 def test_sigterm_saves_a_checkpoint_to_resume_from(tmp_path, synth):
     import os
     import signal
-    import threading
 
     from ocrforge.training.rec import train
     from ocrforge.training.rec_config import RecTrainConfig

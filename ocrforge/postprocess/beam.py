@@ -358,7 +358,6 @@ class _BatchSearch:
         parents: List[int] = []
         classes: List[int] = []
         frames: List[int] = []
-        rows_b = np.arange(B)
 
         for i in range(A):
             n = int((n_act > i).sum())  # lines still searching: a prefix
