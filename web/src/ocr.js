@@ -330,8 +330,17 @@ export function detectionInput(cv, bgr, maxSide, minSide = 32) {
   const s = Math.min(1, maxSide / Math.max(h, w));
   const nh = Math.max(minSide, roundHalfEven((h * s) / 32) * 32);
   const nw = Math.max(minSide, roundHalfEven((w * s) / 32) * 32);
+  // Shrinking as in Python: an integer-factor INTER_AREA pass for big reductions, INTER_LINEAR
+  // for the rest (INTER_AREA to a non-integer size is slow).
+  const factor = Math.floor(1 / s);
+  let source = bgr;
+  if (factor >= 2) {
+    source = new cv.Mat();
+    cv.resize(bgr, source, new cv.Size(Math.floor(w / factor), Math.floor(h / factor)), 0, 0, cv.INTER_AREA);
+  }
   const resized = new cv.Mat();
-  cv.resize(bgr, resized, new cv.Size(nw, nh), 0, 0, s < 1 ? cv.INTER_AREA : cv.INTER_LINEAR);
+  cv.resize(source, resized, new cv.Size(nw, nh), 0, 0, cv.INTER_LINEAR);
+  if (source !== bgr) source.delete();
   const src = resized.data;
   const plane = nh * nw;
   const data = new Float32Array(3 * plane);
