@@ -172,3 +172,20 @@ def test_auto_decoder_batches_only_the_lines_it_redecodes(cs, lm, tmp_path):
     assert [(r.text, round(r.confidence, 9)) for r in batched] == \
         [(r.text, round(r.confidence, 9)) for r in (auto.decode(p) for p in posts)]
     assert len(calls) == 1 and 0 < calls[0] < len(posts)
+
+
+def test_batched_search_splits_big_tables_into_groups_with_the_same_result(cs, lm, monkeypatch):
+    from ocrforge.postprocess import beam
+
+    posts = _random_lines(cs, np.random.default_rng(11), n=24)
+    dec = BeamSearchDecoder(cs, lm, BeamConfig(beam_width=4, top_k=3))
+    whole = dec.decode_batch(posts)
+    groups = []
+    search = beam._BatchSearch._search
+    monkeypatch.setattr(beam._BatchSearch, "max_table", 400)  # a few short lines per group
+    monkeypatch.setattr(beam._BatchSearch, "_search", lambda self, lines, results: groups.append(len(lines))
+                        or search(self, lines, results))
+    split = dec.decode_batch(posts)
+    assert len(groups) > 3 and sum(groups) == len(posts) - 1  # the zero-frame line needs no search
+    assert [(r.text, r.char_frames, round(r.confidence, 12)) for r in split] == \
+        [(r.text, r.char_frames, round(r.confidence, 12)) for r in whole]

@@ -284,41 +284,57 @@ class _BatchSearch:
     in (its candidates), the same products ``decode`` takes.
     """
 
+    # Elements of the (lines x active frames x classes) tables one search holds (16 MB each in
+    # float32): long, noisy lines are searched in smaller groups rather than in one big table.
+    max_table = 1 << 22
+
     def __init__(self, dec: BeamSearchDecoder, probs_list: List[np.ndarray]):
         self.dec = dec
         self.probs_list = probs_list
 
     def run(self) -> List[DecodeResult]:
-        dec, cfg, lm = self.dec, self.dec.config, self.dec.lm
-        alpha, beta, width, top_k = cfg.alpha, cfg.beta, cfg.beam_width, cfg.top_k
         results: List[Optional[DecodeResult]] = [None] * len(self.probs_list)
         lines = []
         for j, probs in enumerate(self.probs_list):
             if probs.shape[0] == 0:
                 results[j] = DecodeResult("", 0.0)
                 continue
-            blank, active, starts, ends, cand_all, p_all, cum_log_blank = dec._candidates(probs)
-            lines.append((j, probs, blank, active, starts, ends, cand_all, p_all, cum_log_blank))
-        if not lines:
-            return results  # type: ignore[return-value]
+            blank, active, starts, ends, cand_all, p_all, cum_log_blank = self.dec._candidates(probs)
+            classes = np.unique(np.concatenate([[0], cand_all]))  # a beam ends in one of these (blank first)
+            lines.append((j, probs, blank, active, starts, ends, cand_all, p_all, cum_log_blank, classes))
         lines.sort(key=lambda ln: -len(ln[3]))
+        group: list = []
+        for ln in lines:  # the first line of a group has its most active frames
+            width = max([len(ln[9])] + [len(g[9]) for g in group])
+            if group and (len(group) + 1) * (len(group[0][3]) + 1) * width > self.max_table:
+                self._search(group, results)
+                group = []
+            group.append(ln)
+        if group:
+            self._search(group, results)
+        return results  # type: ignore[return-value]
+
+    def _search(self, lines: list, results: List[Optional[DecodeResult]]) -> None:
+        dec, cfg, lm = self.dec, self.dec.config, self.dec.lm
+        alpha, beta, width, top_k = cfg.alpha, cfg.beta, cfg.beam_width, cfg.top_k
         L, A, K, B = len(lines), len(lines[0][3]), top_k, width
 
         # Per line: classes a beam can end in (blank first), their probabilities at the active
-        # frames, the blank runs before each active frame (and before the end) as products.
+        # frames, the blank runs before each active frame (and before the end) as products (float32
+        # like the posteriors they come from, so the values are the ones ``decode`` multiplies by).
         n_act = np.array([len(ln[3]) for ln in lines])
         frame = np.zeros((L, A), np.int64)
         cand = np.zeros((L, A, K), np.int64)
         cand_u = np.zeros((L, A, K), np.int64)
         cand_p = np.zeros((L, A, K))
         blank_at = np.zeros((L, A))
-        classes_per_line = [np.unique(np.concatenate([[0], ln[6]])) for ln in lines]
+        classes_per_line = [ln[9] for ln in lines]
         U = max(len(u) for u in classes_per_line)
-        p_at = np.zeros((L, A, U))
-        gap = np.ones((L, A + 1, U))
+        p_at = np.zeros((L, A, U), np.float32)
+        gap = np.ones((L, A + 1, U), np.float32)
         gap_blank = np.ones((L, A + 1))
         has_gap = np.zeros((L, A + 1), bool)
-        for l, (_, probs, blank, active, starts, ends, cand_all, p_all, clb) in enumerate(lines):
+        for l, (_, probs, blank, active, starts, ends, cand_all, p_all, clb, _) in enumerate(lines):
             u = classes_per_line[l]
             n = len(active)
             frame[l, :n] = active
@@ -469,7 +485,6 @@ class _BatchSearch:
             else:
                 share = float(total[l, b] / total[l].sum())
                 results[j] = dec._result(int(node[l, b]), parents, classes, frames, probs, share)
-        return results  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------------------------
