@@ -47,7 +47,7 @@ from ocrforge.errors import ConfigError, ModelError  # noqa: E402
 from ocrforge.postprocess.calibration import (CALIBRATORS, DEFAULT_MIN_CJK_CHARS, ReadingCalibration,  # noqa: E402
                                               _file_sha256, calibration_path, ece, is_correct, line_group, reliability,
                                               threshold_table, word_outcomes)
-from ocrforge.postprocess.ctc import DecodeResult, GreedyDecoder  # noqa: E402
+from ocrforge.postprocess.ctc import DecodeResult, GreedyDecoder, decode_lines  # noqa: E402
 from ocrforge.postprocess.fusion import average_posteriors  # noqa: E402
 from ocrforge.postprocess.lm import load_lm  # noqa: E402
 from ocrforge.postprocess.synthetic import cer, confuse, spell_posteriors  # noqa: E402
@@ -170,12 +170,6 @@ class SetRun:
     kept: Dict[int, np.ndarray]
 
 
-def decode_all(dec, probs: Sequence[np.ndarray]) -> list:
-    """As the recognizer decodes: a batch at once where the decoder can (beam search), else line by line."""
-    batch = getattr(dec, "decode_batch", None)
-    return batch(list(probs)) if batch is not None else [dec.decode(p) for p in probs]
-
-
 def run_set(rec, decoders: Dict, crops: Sequence, keep=None, batch: int = 32) -> SetRun:
     """CPU seconds (process time: wall clock on a shared machine measures the neighbours too;
     run with --threads 1 so model and decoding time compare)."""
@@ -186,7 +180,7 @@ def run_set(rec, decoders: Dict, crops: Sequence, keep=None, batch: int = 32) ->
         run.model_s += time.process_time() - t0
         for name, dec in decoders.items():
             t0 = time.process_time()
-            run.results[name] += decode_all(dec, probs)
+            run.results[name] += decode_lines(dec, probs)
             run.decode_s[name] += time.process_time() - t0
         if keep is not None:
             for j, p in enumerate(probs):
@@ -202,7 +196,7 @@ def cer_case_insensitive(refs: Sequence[str], hyps: Sequence[str]) -> float:
 
 def run_decoder(decoder, probs: List[np.ndarray]) -> Tuple[List[str], List[float], float]:
     t0 = time.process_time()
-    res = decode_all(decoder, probs)
+    res = decode_lines(decoder, probs)
     return [r.text for r in res], [r.confidence for r in res], time.process_time() - t0
 
 

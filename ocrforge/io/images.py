@@ -24,6 +24,21 @@ from .pages import PageImage, PageSpec, parse_page_spec
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError)
 
 
+def shrink(image: np.ndarray, size, scale: float) -> np.ndarray:
+    """``image`` reduced by ``scale`` (<= 1) to ``size`` (w, h): an integer-factor INTER_AREA pass (its
+    fast path) for big reductions, then INTER_LINEAR for the last factor under 2, which aliases
+    little there. One INTER_AREA resize to a non-integer size is several times slower (6-8 ms vs ~2
+    on a SROIE receipt). Shared by page analysis (preprocess) and the detector's input."""
+    h, w = image.shape[:2]
+    factor = int(1.0 / scale)
+    if factor >= 2:
+        image = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    size = (int(size[0]), int(size[1]))
+    if size != (image.shape[1], image.shape[0]):
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    return image
+
+
 def check_pixels(width: int, height: int, max_pixels: Optional[int], source: str, hint: str = "") -> None:
     """Refuse empty images and images over the pixel limit before their pixels are decoded."""
     if width <= 0 or height <= 0:

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from .constraints import DEAD, Constraint, make_constraint
-from .ctc import DecodeResult, GreedyDecoder
+from .ctc import DecodeResult, GreedyDecoder, decode_lines
 from .lm import BOS, TOKEN_OFFSET, EOS, HASH_MUL, CharNgramLM, extend_keys, InterpolatedLM, LMHistory, load_lm, word_list_lm
 
 LanguageModel = Union[CharNgramLM, InterpolatedLM]
@@ -556,9 +556,7 @@ class SelectiveLMDecoder:
         out = [self.greedy.decode(p) for p in probs_list]
         again = [i for i, r in enumerate(out) if self._needs_lm(r)]
         if again:
-            batch = getattr(self.with_lm, "decode_batch", None)
-            redo = batch([probs_list[i] for i in again]) if batch else [self.with_lm.decode(probs_list[i]) for i in again]
-            for i, r in zip(again, redo):
+            for i, r in zip(again, decode_lines(self.with_lm, [probs_list[i] for i in again])):
                 out[i] = r
         return out
 

@@ -52,6 +52,13 @@ def greedy_decode(probs: np.ndarray, charset) -> DecodeResult:
     return DecodeResult(charset.decode(chars), conf * blank_conf, frames, scores)
 
 
+def decode_lines(decoder, probs_list) -> list:
+    """Each line's result: the whole batch at once where the decoder can (``decode_batch``: the beam
+    decoders search a batch's lines together), else line by line."""
+    batch = getattr(decoder, "decode_batch", None)
+    return batch(list(probs_list)) if batch is not None else [decoder.decode(p) for p in probs_list]
+
+
 class GreedyDecoder:
     kind = "greedy"  # which calibration applies to its confidences (postprocess.calibration)
 

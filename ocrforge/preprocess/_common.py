@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..io.images import shrink
 
 # Measurements run on a copy whose longer side is at most this: skew and orientation need a few
 # pixels per text line, not the full scan, and this keeps `auto` at tens of milliseconds.
@@ -63,21 +64,14 @@ def like_input(gray: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def downscale(image: np.ndarray, max_side: int = ANALYSIS_MAX_SIDE) -> Tuple[np.ndarray, float]:
     """Return (copy with longer side <= max_side, scale factor small/original).
 
-    INTER_AREA is the right filter for shrinking but is slow for non-integer factors, so big
-    reductions go by an integer-factor INTER_AREA pass (its fast path) and the remaining factor
-    of less than 2 by INTER_LINEAR, which aliases little at such factors.
+    Shrinks with ``io.images.shrink`` (integer-factor INTER_AREA, then INTER_LINEAR).
     """
     h, w = image.shape[:2]
     scale = min(1.0, max_side / float(max(h, w)))
     if scale >= 1.0:
         return image, 1.0
-    factor = int(1.0 / scale)
-    if factor >= 2:
-        image = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
     size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
-    if size != (image.shape[1], image.shape[0]):
-        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-    return image, scale
+    return shrink(image, size, scale), scale
 
 
 def odd(n: float, minimum: int = 3) -> int:

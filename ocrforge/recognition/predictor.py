@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..postprocess.calibration import ReadingCalibration, resolve_calibration
-from ..postprocess.ctc import GreedyDecoder
+from ..postprocess.ctc import GreedyDecoder, decode_lines
 from .charset import Charset, load_charset
 from .preprocess import frames_for_width, pad_batch, resize_line
 
@@ -95,9 +95,7 @@ class TextRecognizer:
         kind = getattr(dec, "kind", None)  # a decoder of the user's own has no calibration: raw scores
         cal = self.calibration if self.calibration is not None and self.calibration.covers(kind) else None
         probs = self.predict_probs(crops)
-        # beam decoders search a batch's lines together (numpy's per-call cost shared)
-        decode_batch = getattr(dec, "decode_batch", None)
-        decoded = decode_batch(probs) if decode_batch is not None else [dec.decode(p) for p in probs]
+        decoded = decode_lines(dec, probs)
         if len(decoded) != len(probs):
             raise ModelError(f"decoder returned {len(decoded)} results for {len(probs)} lines")
         results = []
