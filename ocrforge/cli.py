@@ -115,9 +115,9 @@ def _add_model_options(p: argparse.ArgumentParser, detection: bool = True) -> No
     p.add_argument("--rec-model", metavar="PATH", help="recognition model (.onnx); default: the shipped one")
     p.add_argument("--threads", type=_positive_int, default=2, metavar="N",
                    help="ONNX Runtime threads (default 2)")
-    p.add_argument("--decoder", choices=["greedy", "beam", "beam_lm", "auto"], default="greedy",
-                   help="CTC decoding: greedy (default), beam search, beam search with the character LM, or auto "
-                        "(greedy; beam + LM only on lines with Chinese or low confidence)")
+    p.add_argument("--decoder", choices=["greedy", "beam", "beam_lm", "auto"], default="auto",
+                   help="CTC decoding: auto (default: greedy, and beam search with the character LM on lines with "
+                        "Chinese or low confidence), greedy, beam search, or beam search with the LM on every line")
     p.add_argument("--lm", metavar="PATH", help="character n-gram LM for beam_lm (default: the shipped zh+en one)")
     p.add_argument("--words", metavar="FILE", help="word list (one per line, e.g. product names) to favour in beam_lm")
     p.add_argument("--pattern", metavar="NAME",
@@ -236,8 +236,8 @@ class _Reporter:
 
 
 def _decoder_options(args) -> Any:
-    if args.decoder == "greedy" and not (args.pattern or args.allow or args.deny):
-        return None
+    if not (args.lm or args.words or args.pattern or args.allow or args.deny):
+        return args.decoder
     from .postprocess.beam import DecoderOptions
 
     words: List[str] = []

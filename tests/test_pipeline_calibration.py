@@ -118,15 +118,24 @@ def page(text):
 
 def test_pipeline_lines_and_words_carry_the_calibrated_values(rec):
     spy = Spy(rec)
-    doc = OCR(detector=OneLineDetector(), recognizer=spy, preprocess="none", flip_check=False).read(page(LINES[0]))
+    doc = OCR(detector=OneLineDetector(), recognizer=spy, preprocess="none", flip_check=False,
+              decoder="greedy").read(page(LINES[0]))
     (line,) = list(doc.lines())
     (res,) = spy.seen
     assert line.text == res.text
+    # greedy over-claims on Chinese lines: the calibrated value is lower
     assert line.confidence == pytest.approx(res.confidence) and line.confidence < res.raw_confidence
     assert [w.confidence for w in line.words] == pytest.approx(res.word_confidences)
+    # the default decoder (auto) gets its own map
+    auto_spy = Spy(rec)
+    (auto_line,) = list(OCR(detector=OneLineDetector(), recognizer=auto_spy, preprocess="none",
+                            flip_check=False).read(page(LINES[0])).lines())
+    (auto_res,) = auto_spy.seen
+    assert auto_line.confidence == pytest.approx(auto_res.confidence)
+    assert auto_res.confidence == pytest.approx(rec.calibration.line("auto", auto_res.text, auto_res.raw_confidence))
     # calibration="none": the same line with the decoder's raw score (words: the line's, as before)
     raw_doc = OCR(detector=OneLineDetector(), preprocess="none", flip_check=False, threads=1,
-                  calibration="none").read(page(LINES[0]))
+                  calibration="none", decoder="greedy").read(page(LINES[0]))
     (raw_line,) = list(raw_doc.lines())
     assert raw_line.text == line.text and raw_line.confidence == pytest.approx(res.raw_confidence)
     # the JSON export keeps its shape: one confidence per line and per word
@@ -192,7 +201,7 @@ def test_cli_calibration_flag_picks_raw_or_calibrated_scores(rec, crops, tmp_pat
 
     crop = tmp_path / "line.png"
     Image.fromarray(crops[2]).save(crop)
-    want = rec.recognize([crops[2]])[0]
+    want = rec.recognize([crops[2]], decoder=make_decoder(rec.charset, DecoderOptions(kind="auto")))[0]  # the CLI's default
     confidences = {}
     for mode in ("auto", "none"):
         assert cli.main(["recognize", "--json", "--threads", "1", "--calibration", mode, str(crop)]) == 0

@@ -42,6 +42,27 @@ def test_named_decoders_are_built_from_the_recognizer_charset(spec):
     assert ocr.recognize([crop()])[0][0] == "RM12.50"
 
 
+def test_default_decoder_is_auto_where_the_recognizer_has_a_charset():
+    from ocrforge.postprocess.beam import SelectiveLMDecoder
+    from ocrforge.postprocess.ctc import GreedyDecoder
+
+    assert isinstance(OCR(recognizer=SpellingRecognizer()).decoder, SelectiveLMDecoder)
+    assert isinstance(OCR(recognizer=SpellingRecognizer(), decoder="greedy").decoder, GreedyDecoder)
+
+    class NoCharset:  # a user's own recognizer: its own default decoding, nothing built for it
+        def recognize(self, crops, decoder=None):
+            assert decoder is None
+            return [DecodeResult("own", 0.5) for _ in crops]
+
+    ocr = OCR(recognizer=NoCharset())
+    assert ocr.decoder is None and ocr.recognize([crop()]) == [("own", 0.5)]
+
+
+def test_cli_reads_with_the_auto_decoder_unless_told_otherwise():
+    args = cli.build_parser().parse_args(["read", "x.png"])
+    assert args.decoder == "auto" and cli._decoder_options(args) == "auto"
+
+
 def test_amount_pattern_constrains_the_beam():
     ocr = OCR(recognizer=SpellingRecognizer(), decoder=DecoderOptions(kind="beam", pattern="digits"))
     text = ocr.recognize([crop()])[0][0]
@@ -61,7 +82,7 @@ def test_cli_flags_map_to_decoder_options(tmp_path):
     opts = cli._decoder_options(args)
     assert opts.kind == "beam_lm" and list(opts.words) == ["拿铁", "LATTE"] and opts.pattern == "amount"
     args.decoder, args.pattern, args.words = "greedy", None, None
-    assert cli._decoder_options(args) is None
+    assert cli._decoder_options(args) == "greedy"
     args.words = str(tmp_path / "missing.txt")
     args.decoder = "beam_lm"
     with pytest.raises(ConfigError):

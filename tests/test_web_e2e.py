@@ -3,7 +3,7 @@
 Runs ``npm ci`` (when web/node_modules is missing or stale) and ``npm run build`` in ``web/``,
 then ``node web/tests/e2e.mjs``: the built page, served on 127.0.0.1, is handed the image through
 its file input as a user would, and the lines it shows are compared with
-``OCR(preprocess="none").read(image)`` (the page has no page-preprocessing stage; detection,
+``OCR(preprocess="none", decoder="greedy").read(image)`` (the page has no page-preprocessing stage nor LM; detection,
 cropping, batching, decoding and the upside-down check are the same steps); the same image turned
 by 180° must come out as the Python pipeline reads it too (turned upright, same lines). The shipped models are used when
 ``ocrforge/models`` has them, else tiny contract-conforming fixture models made here; the image is
@@ -234,7 +234,8 @@ def test_browser_reads_the_python_text(built, tmp_path):
     bad.write_bytes(b"this is not an image")
     report = _browser_read(image, bad_file=bad, also=(turned, large))
 
-    ocr = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1)
+    # The page decodes greedily (no language model in the browser build).
+    ocr = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1, decoder="greedy")
     page = ocr.read(image).pages[0]
     _assert_same_lines(page, report["lines"])
     _assert_calibrated(built["rec"], report["lines"])
