@@ -15,7 +15,7 @@ import { lineCalibration } from "./calibration.js";
 /** Settings of the reading path; defaults match ocrforge.pipeline.PipelineConfig and the predictors. */
 export const DEFAULTS = Object.freeze({
   maxSide: 1280, // det_max_side: the detector sees the page at most this large
-  batchSize: 32, // lines per recognizer call (PipelineConfig.batch_size)
+  batchSize: 64, // lines per recognizer call (PipelineConfig.batch_size)
   maxBatchPixels: 32 * 800 * 16, // TextRecognizer.max_batch_pixels
   maxPad: 64, // TextRecognizer.max_pad: a batch never pads a line by more than this
   cropPad: 0.15, // PipelineConfig.crop_pad
