@@ -56,7 +56,7 @@ from ocrforge.recognition.charset import load_charset  # noqa: E402
 
 @dataclass
 class Sample:
-    source: str  # "sroie" | "zh"
+    source: str  # "sroie" | "zh" | "zh_real"
     text: str
     crop: object  # uint8 image, or the text itself for --fake
 
@@ -117,6 +117,29 @@ def zh_texts(n: int, seed: int = 12345) -> List[str]:
               lambda: f"开票日期：{fake.date(pattern='%Y年%m月%d日')}", lambda: f"电话：{fake.phone_number()}",
               lambda: f"{fake.word()}{fake.word()} {rng.randint(1, 9)} {rng.uniform(1, 99):.2f}"]
     return [rng.choice(makers)()[:24] for _ in range(n)]
+
+
+def zh_real_texts(n: int, seed: int = 4242) -> List[str]:
+    """Real Chinese running text: one clause run (4-30 characters) from each of n sentences that the
+    shipped LM's corpus holds out (People's Daily 1998 and product reviews, ``lm_corpus.held_out_real_text``),
+    full-width ASCII made half-width 60 % of the time as in the recognizer's text bank."""
+    import random
+
+    from ocrforge.data.corpus import _half_width
+    from ocrforge.data.lm_corpus import _clauses, held_out_real_text
+
+    rng = random.Random(seed)
+    sentences = held_out_real_text()
+    rng.shuffle(sentences)
+    out: List[str] = []
+    for s in sentences:
+        clause = next(iter(_clauses(s, rng)), "")
+        clause = (_half_width(clause) if rng.random() < 0.6 else clause).strip()
+        if len(clause) >= 4 and any("\u4e00" <= ch <= "\u9fff" for ch in clause):
+            out.append(clause)
+        if len(out) >= n:
+            break
+    return out
 
 
 def render_line(text: str, font_path: str, height: int = 40) -> np.ndarray:
@@ -304,6 +327,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--sroie-lines", type=int, default=2000)
     ap.add_argument("--zh-lines", type=int, default=300)
     ap.add_argument("--zh-seed", type=int, default=12345, help="12345 is the held-out set; fit on another seed")
+    ap.add_argument("--zh-real-lines", type=int, default=0,
+                    help="real Chinese sentences the LM corpus holds out (news, reviews), rendered; evaluation only")
     ap.add_argument("--model", default=None, help="recognizer ONNX (default: the shipped one)")
     ap.add_argument("--fusion-model", default=None, help="a second recognizer for fusion on low-confidence lines")
     ap.add_argument("--fusion-threshold", type=float, default=0.8)
@@ -328,6 +353,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.fit_calibration and args.zh_seed == 12345 and args.zh_lines > 0:
         print("bench_decoding: --fit-calibration on --zh-seed 12345 would fit on the held-out Chinese set", file=sys.stderr)
         return 2
+    if args.fit_calibration and args.zh_real_lines > 0:
+        print("bench_decoding: --zh-real-lines is held-out text, not for --fit-calibration", file=sys.stderr)
+        return 2
     if args.fit_calibration and args.sroie_lines > 0 and (args.sroie / "box").is_dir() and 4 in parse_split(args.split)[1]:
         print("bench_decoding: --fit-calibration on SROIE ids % 5 == 4 would fit on the eval receipts", file=sys.stderr)
         return 2
@@ -347,6 +375,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 samples.append(Sample("zh", t, t))
             elif font:
                 samples.append(Sample("zh", t, render_line(t, font)))
+    if args.zh_real_lines > 0:
+        font = None if args.fake else find_cjk_font()
+        for t in zh_real_texts(args.zh_real_lines):
+            t = charset.normalize(t)
+            if not charset.covers(t):
+                continue
+            if args.fake:
+                samples.append(Sample("zh_real", t, t))
+            elif font:
+                samples.append(Sample("zh_real", t, render_line(t, font)))
     if not samples:
         print("bench_decoding: no samples (check --sroie / --zh-lines)", file=sys.stderr)
         return 2

