@@ -160,31 +160,6 @@ def test_batched_search_gives_exactly_the_line_by_line_result(cs, lm, with_lm):
     assert sum(r.text != "" for r in batched) > 30
 
 
-def test_lines_with_chinese_are_searched_with_the_cjk_weights(cs, lm):
-    from dataclasses import replace
-
-    from ocrforge.postprocess.beam import has_cjk
-
-    posts = _random_lines(cs, np.random.default_rng(5))
-    cfg = BeamConfig(beam_width=5, top_k=4, cjk_alpha=0.9, cjk_beta=3.0)
-    routed = BeamSearchDecoder(cs, lm, cfg)
-    plain = BeamSearchDecoder(cs, lm, replace(cfg, cjk_alpha=None, cjk_beta=None))
-    chinese = BeamSearchDecoder(cs, lm, replace(cfg, alpha=0.9, beta=3.0, cjk_alpha=None, cjk_beta=None))
-    assert plain.config.for_cjk() is None and BeamConfig(cjk_alpha=0.3, cjk_beta=2.0).for_cjk() is None
-    assert BeamSearchDecoder(cs, None, cfg)._cjk_twin is None  # no LM, nothing to weigh
-    differs = 0
-    for p, r, one in zip(posts, routed.decode_batch(posts), (routed.decode(p) for p in posts)):
-        has = p.shape[0] > 0 and has_cjk("".join(cs.chars[c - 1] for c in p.argmax(1) if c > 0))
-        want = (chinese if has else plain).decode(p)
-        for got in (r, one):  # batched and line by line alike
-            assert (got.text, got.char_frames) == (want.text, want.char_frames)
-            assert abs(got.confidence - want.confidence) < 1e-9
-        if has:
-            other = plain.decode(p)
-            differs += (other.text, round(other.confidence, 9)) != (want.text, round(want.confidence, 9))
-    assert differs > 0  # the weights matter on these lines, so the routing is what the asserts above saw
-
-
 def test_auto_decoder_batches_only_the_lines_it_redecodes(cs, lm, tmp_path):
     path = tmp_path / "lm.bin"
     lm.save(path)

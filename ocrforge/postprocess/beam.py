@@ -29,7 +29,7 @@ ROC AUC on calibration fit data (2,000 synthetic Chinese lines / 4,000 SROIE lin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -42,11 +42,6 @@ from .lm import BOS, TOKEN_OFFSET, EOS, HASH_MUL, CharNgramLM, extend_keys, Inte
 LanguageModel = Union[CharNgramLM, InterpolatedLM]
 
 
-def has_cjk(text: str) -> bool:
-    """CJK ideographs, kana, hangul, CJK punctuation and full-width forms (U+2E80 and up)."""
-    return any(ord(ch) >= 0x2E80 for ch in text)
-
-
 @dataclass
 class BeamConfig:
     beam_width: int = 8
@@ -56,20 +51,6 @@ class BeamConfig:
     min_prob: float = 1e-3  # candidates below this probability are never considered
     blank_skip: float = 0.999  # frames with a blank this sure only merge into the blank
     use_eos: bool = True  # score the end of line with the LM
-    # Lines whose greedy reading has a CJK character: the LM knows Chinese running text well enough
-    # (version 2) to be trusted more there. Chosen on held-out real clauses and bill lines disjoint from
-    # the benchmark's (BENCHMARKS.md, decoding): 29.8 -> 26.4 % and 8.7 -> 7.8 % CER against alpha 0.3 /
-    # beta 2, which stays for the rest (receipt English got worse with more LM). None: alpha / beta.
-    cjk_alpha: Optional[float] = 0.6
-    cjk_beta: Optional[float] = 4.0
-
-    def for_cjk(self) -> Optional["BeamConfig"]:
-        """The settings for lines with Chinese, or None when they are the same as everyone's."""
-        alpha = self.alpha if self.cjk_alpha is None else self.cjk_alpha
-        beta = self.beta if self.cjk_beta is None else self.cjk_beta
-        if (alpha, beta) == (self.alpha, self.beta):
-            return None
-        return replace(self, alpha=alpha, beta=beta, cjk_alpha=None, cjk_beta=None)
 
     def validate(self) -> "BeamConfig":
         if self.beam_width < 1 or self.top_k < 1:
@@ -92,13 +73,6 @@ class BeamSearchDecoder:
         self._tokens = np.array([0] + codes, np.uint64)  # class -> LM token (hash input too)
         self._chars = [""] + list(charset.chars)
         self._mask = constraint.class_mask(charset) if constraint is not None else None
-        # A twin with the CJK weights for lines whose greedy reading has Chinese (BeamConfig.cjk_alpha).
-        cjk_config = self.config.for_cjk() if lm is not None else None
-        self._cjk_twin = BeamSearchDecoder(charset, lm, cjk_config, constraint) if cjk_config is not None else None
-        self._cjk_class = np.array([False] + [has_cjk(ch) for ch in charset.chars])
-
-    def _routes_to_cjk(self, probs: np.ndarray) -> bool:
-        return self._cjk_twin is not None and probs.shape[0] > 0 and bool(self._cjk_class[probs.argmax(1)].any())
 
     @property
     def kind(self) -> str:
@@ -113,21 +87,6 @@ class BeamSearchDecoder:
         for p in probs_list:
             if p.ndim != 2 or p.shape[1] != len(self._tokens):
                 raise InputError(f"posteriors must be (T, {len(self._tokens)}), got {p.shape}")
-        if self._cjk_twin is not None:
-            cjk = [self._routes_to_cjk(p) for p in probs_list]
-            if any(cjk):
-                out: List[Optional[DecodeResult]] = [None] * len(probs_list)
-                twin = [i for i, c in enumerate(cjk) if c]
-                own = [i for i, c in enumerate(cjk) if not c]
-                for i, r in zip(twin, self._cjk_twin.decode_batch([probs_list[i] for i in twin])):
-                    out[i] = r
-                for i, r in zip(own, self._search_batch([probs_list[i] for i in own])):
-                    out[i] = r
-                return out  # type: ignore[return-value]
-        return self._search_batch(probs_list)
-
-    def _search_batch(self, probs_list: List[np.ndarray]) -> List[DecodeResult]:
-        """Lines this decoder's own settings apply to (none of them routed to the CJK twin)."""
         if self.constraint is not None or len(probs_list) < 2:
             # a field pattern's automaton steps character by character in Python anyway
             return [self.decode(p) for p in probs_list]
@@ -139,8 +98,6 @@ class BeamSearchDecoder:
             raise InputError(f"posteriors must be (T, {len(self._tokens)}), got {probs.shape}")
         if probs.shape[0] == 0:
             return DecodeResult("", 0.0)
-        if self._routes_to_cjk(probs):
-            return self._cjk_twin.decode(probs)
         cfg = self.config
         n_frames = probs.shape[0]
         blank, active, starts, ends, cand_all, p_all, cum_log_blank = self._candidates(probs)
@@ -586,7 +543,7 @@ class SelectiveLMDecoder:
 
     @staticmethod
     def _has_cjk(text: str) -> bool:
-        return has_cjk(text)
+        return any(ord(ch) >= 0x2E80 for ch in text)
 
     def _needs_lm(self, first) -> bool:
         return self._has_cjk(first.text) or first.confidence < self.low_confidence
