@@ -33,6 +33,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -142,13 +143,36 @@ def zh_real_texts(n: int, seed: int = 4242) -> List[str]:
     return out
 
 
+@lru_cache(maxsize=8)
+def simplified_chinese_face(font_path: str) -> int:
+    """Index of the Simplified Chinese face in a font collection (.ttc), 0 for a single font.
+
+    Noto Sans CJK's collection starts with its Japanese face, whose glyphs for many hanzi are the
+    Japanese forms; read as Chinese they are misspellings (sessions 1-5 rendered these sets in it)."""
+    from PIL import ImageFont
+
+    for index in range(16):
+        try:
+            family = ImageFont.truetype(font_path, 12, index=index).getname()[0]
+        except OSError:
+            break
+        if family.endswith(" SC") and "Mono" not in family:
+            return index
+    return 0
+
+
 def render_line(text: str, font_path: str, height: int = 40) -> np.ndarray:
+    """Black text at 0.75 x ``height`` on white, its ink centred vertically and half a height of margin
+    each side. (Until session 6 the text was drawn from the top at 0.1 x height: a CJK face's ascent
+    pushed the bottom ~3 px of every hanzi off the 40-px canvas, and the Chinese CERs measured on these
+    lines were those of clipped glyphs.)"""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.truetype(font_path, int(height * 0.75))
-    w = int(font.getlength(text)) + height
+    font = ImageFont.truetype(font_path, int(height * 0.75), index=simplified_chinese_face(font_path))
+    left, top, right, bottom = font.getbbox(text)
+    w = int(right) + height
     im = Image.new("L", (w, height), 255)
-    ImageDraw.Draw(im).text((height // 2, height * 0.1), text, font=font, fill=0)
+    ImageDraw.Draw(im).text((height // 2, (height - (bottom - top)) / 2 - top), text, font=font, fill=0)
     return np.asarray(im)
 
 

@@ -97,3 +97,17 @@ def test_sroie_reader(tmp_path):
     assert [s.text for s in got] == ["TOTAL: 12.50", "RM 3,00"]
     both = bench.sroie_samples(tmp_path, (5, (0, 4)), 10, load_charset(), load_images=False)
     assert [s.text for s in both] == ["TOTAL: 12.50", "RM 3,00", "NOT IN SPLIT"]
+
+
+def test_chinese_lines_are_rendered_in_the_simplified_chinese_face():
+    from pathlib import Path
+
+    bench = _load()
+    noto = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"  # collection: JP, KR, SC, TC, ...
+    if not Path(noto).exists():
+        pytest.skip("fonts-noto-cjk not installed")
+    from PIL import ImageFont
+
+    index = bench.simplified_chinese_face(noto)
+    assert ImageFont.truetype(noto, 12, index=index).getname()[0] == "Noto Sans CJK SC"
+    assert bench.simplified_chinese_face("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf") == 0
