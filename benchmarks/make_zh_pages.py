@@ -1,0 +1,129 @@
+"""Write Chinese document pages as an SROIE-layout folder, so ocrbench reads them end to end with
+every engine (ours, RapidOCR, Tesseract with chi_sim) exactly as it reads SROIE receipts.
+
+    python benchmarks/make_zh_pages.py --out ~/.cache/ocrforge/bench/zh_pages --count 24
+
+Each page is a paragraph block of 14-22 lines of real Chinese running text: clause runs of the
+sentences the shipped LM's corpus holds out (``lm_corpus.held_out_real_text``: People's Daily 1998
+and product reviews), past the first 1,000 that ``bench_decoding --zh-real-lines`` uses. Faces cycle
+through Song, Hei and Kai in their Simplified Chinese forms, half of them faces no training data
+uses (``ocrforge/data/fonts.py``, held out), at 22-36 px on white paper; every other round of the
+faces is "scanned" (slight rotation, blur, noise, JPEG). ``box/NNN.csv`` holds each line's quad and text,
+``tags.json`` each page's face and whether it was scanned. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# (path, face index, style, held out of training)
+FACES = [
+    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 2, "song", False),
+    ("/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf", 0, "song", True),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2, "hei", False),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0, "hei", True),
+    ("/usr/share/fonts/truetype/arphic/ukai.ttc", 0, "kai", False),
+    ("/usr/share/fonts/truetype/arphic-gkai00mp/gkai00mp.ttf", 0, "kai", True),
+]
+
+
+def page_texts(count: int, seed: int) -> list:
+    from bench_decoding import zh_real_texts
+
+    texts = zh_real_texts(1000 + count * 30, seed=seed)[1000:]
+    return [t for t in texts if 6 <= len(t) <= 28]
+
+
+def render_page(lines, face, size: int, rng: random.Random):
+    from PIL import Image, ImageDraw, ImageFont
+
+    path, index, _, _ = face
+    font = ImageFont.truetype(path, size, index=index)
+    pitch = int(size * rng.uniform(1.5, 1.9))
+    margin = int(size * 2)
+    width = max(int(font.getbbox(t)[2]) for t in lines) + 2 * margin
+    height = len(lines) * pitch + 2 * margin
+    im = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(im)
+    boxes = []
+    for i, text in enumerate(lines):
+        x, y = margin, margin + i * pitch
+        draw.text((x, y), text, font=font, fill=0)
+        left, top, right, bottom = draw.textbbox((x, y), text, font=font)
+        boxes.append((left, top, right, bottom, text))
+    return np.asarray(im), boxes
+
+
+def scan(img: np.ndarray, boxes, rng: random.Random, np_rng: np.random.Generator):
+    """A flatbed scan: a small turn, blur, noise and JPEG; the quads turn with the page."""
+    h, w = img.shape
+    angle = rng.uniform(-1.5, 1.5)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+    out = cv2.GaussianBlur(out, (3, 3), rng.uniform(0.3, 0.9))
+    out = np.clip(out.astype(np.float32) + np_rng.normal(0, rng.uniform(3, 8), out.shape), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(60, 85)])
+    out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    quads = []
+    for left, top, right, bottom, text in boxes:
+        pts = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], np.float64)
+        pts = np.hstack([pts, np.ones((4, 1))]) @ m.T
+        quads.append((pts, text))
+    return out, quads
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="~/.cache/ocrforge/bench/zh_pages")
+    ap.add_argument("--count", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=4242)
+    args = ap.parse_args(argv)
+    out = Path(args.out).expanduser()
+    (out / "img").mkdir(parents=True, exist_ok=True)
+    (out / "box").mkdir(parents=True, exist_ok=True)
+    faces = [f for f in FACES if Path(f[0]).exists()]
+    if not faces:
+        print("make_zh_pages: no Chinese fonts installed (scripts/install_system_deps.sh)", file=sys.stderr)
+        return 2
+    rng = random.Random(args.seed)
+    np_rng = np.random.default_rng(args.seed)
+    texts = page_texts(args.count, args.seed)
+    tags = {}
+    pos = 0
+    for n in range(args.count):
+        k = rng.randint(14, 22)
+        lines, pos = texts[pos:pos + k], pos + k
+        if len(lines) < 5:
+            break
+        face = faces[n % len(faces)]
+        img, boxes = render_page(lines, face, rng.randint(22, 36), rng)
+        scanned = (n // len(faces)) % 2 == 1  # each face both clean and scanned
+        if scanned:
+            img, quads = scan(img, boxes, rng, np_rng)
+        else:
+            quads = [(np.array([[a, b], [c, b], [c, d], [a, d]], np.float64), t) for a, b, c, d, t in boxes]
+        sid = f"{n + 1:03d}"
+        cv2.imwrite(str(out / "img" / f"{sid}.png"), img)
+        rows = [",".join(str(int(round(v))) for v in q.reshape(-1)) + "," + t for q, t in quads]
+        (out / "box" / f"{sid}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        tags[sid] = {"face": Path(face[0]).stem, "style": face[2], "held_out_face": face[3], "scanned": scanned,
+                     "lines": len(lines)}
+    (out / "tags.json").write_text(json.dumps(tags, ensure_ascii=False, indent=0), encoding="utf-8")
+    print(json.dumps({"pages": len(tags), "lines": sum(t["lines"] for t in tags.values()), "out": str(out)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
