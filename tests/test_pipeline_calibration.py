@@ -123,8 +123,10 @@ def test_pipeline_lines_and_words_carry_the_calibrated_values(rec):
     (line,) = list(doc.lines())
     (res,) = spy.seen
     assert line.text == res.text
-    # greedy over-claims on Chinese lines: the calibrated value is lower
-    assert line.confidence == pytest.approx(res.confidence) and line.confidence < res.raw_confidence
+    # the line carries the greedy map's value, not the raw score
+    assert line.confidence == pytest.approx(res.confidence)
+    assert res.confidence == pytest.approx(rec.calibration.line("greedy", res.text, res.raw_confidence))
+    assert line.confidence != pytest.approx(res.raw_confidence, abs=1e-3)
     assert [w.confidence for w in line.words] == pytest.approx(res.word_confidences)
     # the default decoder (auto) gets its own map
     auto_spy = Spy(rec)
