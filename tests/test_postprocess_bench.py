@@ -58,7 +58,16 @@ def test_bench_refuses_to_fit_on_held_out_data(tmp_path):
     assert bench.main(["--fake", "--sroie", str(tmp_path), "--zh-lines", "0", "--split", "mod:5:3,4",
                        "--fit-calibration", str(tmp_path / "c.json")]) == 2
     assert bench.main(["--fake", "--sroie", str(tmp_path / "none"), "--zh-lines", "0", "--zh-real-lines", "20",
-                       "--fit-calibration", str(tmp_path / "c.json")]) == 2  # real sentences held out from the LM
+                       "--fit-calibration", str(tmp_path / "c.json")]) == 2  # the evaluation clauses
+    assert not (tmp_path / "c.json").exists()
+    assert bench.main(["--fake", "--sroie", str(tmp_path / "none"), "--zh-lines", "0", "--zh-real-lines", "60",
+                       "--zh-real-skip", str(bench.REAL_EVAL_TEXTS), "--fit-calibration", str(tmp_path / "c.json")]) == 0
+    fitted = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))["fitted_on"]
+    assert fitted["zh_real_skip"] == bench.REAL_EVAL_TEXTS
+    # other sentences (the reviews hold near-duplicates: "性价比高，" recurs) may repeat a clause, no more
+    fit_texts = bench.zh_real_texts(60, skip=bench.REAL_EVAL_TEXTS)
+    assert len(set(fit_texts) & set(bench.zh_real_texts(bench.REAL_EVAL_TEXTS))) <= 0.2 * len(fit_texts)
+    (tmp_path / "c.json").unlink()
     assert not (tmp_path / "c.json").exists()
 
 
