@@ -39,10 +39,18 @@ FACES = [
 ]
 
 
-def page_texts(count: int, seed: int) -> list:
-    from bench_decoding import zh_real_texts
+TEXTS_PER_PAGE = 30  # clauses drawn per page (22 used at most, some too short or long)
 
-    texts = zh_real_texts(1000 + count * 30, seed=seed)[1000:]
+
+def page_texts(count: int) -> list:
+    """Clauses 1,000 .. 1,000 + 30 x count of bench_decoding's real-text order: after the decoding sets,
+    before the clauses a calibration may be fitted on (REAL_EVAL_TEXTS)."""
+    from bench_decoding import REAL_EVAL_TEXTS, zh_real_texts
+
+    if 1000 + count * TEXTS_PER_PAGE > REAL_EVAL_TEXTS:
+        raise SystemExit(f"make_zh_pages: at most {(REAL_EVAL_TEXTS - 1000) // TEXTS_PER_PAGE} pages "
+                         "(more would reach the clauses calibration is fitted on)")
+    texts = zh_real_texts(count * TEXTS_PER_PAGE, skip=1000)
     return [t for t in texts if 6 <= len(t) <= 28]
 
 
@@ -99,7 +107,7 @@ def main(argv=None) -> int:
         return 2
     rng = random.Random(args.seed)
     np_rng = np.random.default_rng(args.seed)
-    texts = page_texts(args.count, args.seed)
+    texts = page_texts(args.count)  # --seed varies the faces' sizes and the scans, not the text
     tags = {}
     pos = 0
     for n in range(args.count):

@@ -1,0 +1,47 @@
+"""benchmarks/make_zh_pages.py writes Chinese document pages that ocrbench can read: SROIE layout,
+one quad + text per line, text from the real clauses no decoding set or calibration fit uses."""
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+NOTO = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
+def _load(name):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
+def test_pages_are_sroie_layout_with_held_out_text(tmp_path):
+    pages = _load("make_zh_pages")
+    decoding = _load("bench_decoding")
+    assert pages.main(["--out", str(tmp_path), "--count", "2"]) == 0
+    tags = json.loads((tmp_path / "tags.json").read_text(encoding="utf-8"))
+    assert set(tags) == {"001", "002"}
+    used = set(decoding.zh_real_texts(1000)) | set(decoding.zh_real_texts(200, skip=decoding.REAL_EVAL_TEXTS))
+    for sid, tag in tags.items():
+        img = cv2.imread(str(tmp_path / "img" / f"{sid}.png"))
+        rows = list(csv.reader((tmp_path / "box" / f"{sid}.csv").open(encoding="utf-8")))
+        assert len(rows) == tag["lines"] >= 5
+        for row in rows:
+            xs, ys = [float(v) for v in row[0:8:2]], [float(v) for v in row[1:8:2]]
+            assert 0 <= min(xs) < max(xs) <= img.shape[1] and 0 <= min(ys) < max(ys) <= img.shape[0]
+            text = ",".join(row[8:])
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in text)
+        # mostly clauses no decoding set or calibration fit holds (near-duplicate reviews may repeat one)
+        texts = [",".join(r[8:]) for r in rows]
+        assert sum(t in used for t in texts) <= 0.2 * len(texts)
+    with pytest.raises(SystemExit):
+        pages.page_texts(100)
