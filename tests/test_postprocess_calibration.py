@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ocrforge.errors import ConfigError, ModelError
-from ocrforge.postprocess.calibration import (CALIBRATORS, IsotonicCalibrator, TemperatureCalibrator, calibration_path,
+from ocrforge.postprocess.calibration import (CALIBRATORS, TemperatureCalibrator, calibration_path,
                                               ece, fit_calibrator, load_calibrator, pool_adjacent_violators,
                                               reliability, save_calibrator, threshold_table)
 
