@@ -259,43 +259,47 @@ def predict(rec, crops, batch: int = 32) -> Tuple[List[np.ndarray], float]:
 
 
 def outcomes(results: Sequence[DecodeResult], refs: Sequence[str], casefold: bool,
-             min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS) -> Dict[str, Tuple[list, list, list]]:
-    """Raw scores, right/wrong and script group (``line_group`` of the line) of every line and of
-    every output word."""
-    ws, wy, wg = [], [], []
+             min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, kind: Optional[str] = None) -> Dict[str, Tuple[list, list, list, list]]:
+    """Raw scores, right/wrong, script group (``line_group`` of the line) and the decoder kind that
+    read it (``DecodeResult.decoder``: auto's lines are greedy or beam + LM readings; else ``kind``)
+    of every line and of every output word."""
+    ws, wy, wg, wk = [], [], [], []
     for r, ref in zip(results, refs):
         s, y = word_outcomes(r.text, list(r.char_scores), ref, casefold)
         ws += s
         wy += y
         wg += [line_group(r.text, min_cjk_chars)] * len(s)
+        wk += [r.decoder or kind] * len(s)
     return {"line": ([r.confidence for r in results], [is_correct(r.text, ref, casefold) for r, ref in zip(results, refs)],
-                     [line_group(r.text, min_cjk_chars) for r in results]),
-            "word": (ws, wy, wg)}
+                     [line_group(r.text, min_cjk_chars) for r in results], [r.decoder or kind for r in results]),
+            "word": (ws, wy, wg, wk)}
 
 
-def calibrated(cal: ReadingCalibration, kind: str, level: str, raw: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+def calibrated(cal: ReadingCalibration, kinds: Sequence[str], level: str, raw: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """Each item through the map of its decoder kind and script group (as TextRecognizer applies them)."""
     out = np.empty(len(raw))
-    g = np.asarray(groups)
-    for name, fn in cal.decoders[kind][level].items():
-        m = g == name
-        if m.any():
-            out[m] = fn(raw[m])
+    g, k = np.asarray(groups), np.asarray(kinds)
+    for kind in np.unique(k):
+        for name, fn in cal.decoders[str(kind)][level].items():
+            m = (g == name) & (k == kind)
+            if m.any():
+                out[m] = fn(raw[m])
     return out
 
 
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
-def calibration_report(kind: str, outs: Dict[str, Tuple[list, list, list]], cal: Optional[ReadingCalibration]) -> Dict:
+def calibration_report(kind: str, outs: Dict[str, Tuple[list, list, list, list]], cal: Optional[ReadingCalibration]) -> Dict:
     rep: Dict = {}
-    for level, (raw, ok, groups) in outs.items():
+    for level, (raw, ok, groups, kinds) in outs.items():
         raw, ok = np.asarray(raw, np.float64), np.asarray(ok, bool)
         if raw.size == 0:
             rep[level] = {"count": 0}
             continue
         e: Dict = {"count": int(raw.size), "accuracy": float(ok.mean()), "ece_raw": ece(raw, ok)}
-        if cal is not None and cal.covers(kind):
-            after = calibrated(cal, kind, level, raw, groups)
+        if cal is not None and all(cal.covers(k) for k in set(kinds)):
+            after = calibrated(cal, kinds, level, raw, groups)
             e["ece_calibrated"] = ece(after, ok)
             e["mean_calibrated"] = float(after.mean())
             e["groups"] = {g: int(n) for g, n in zip(*np.unique(np.asarray(groups), return_counts=True))}
@@ -319,8 +323,10 @@ def fit_calibration(args, runs: Dict[str, Tuple[SetRun, List[str]]], decoders: D
     pooled: Dict[str, Dict[str, Dict[str, Tuple[list, list]]]] = {}
     for source, (run, refs) in runs.items():
         for name in decoders:
-            outs = outcomes(run.results[name], refs, casefold=source == "sroie", min_cjk_chars=args.min_cjk_chars)
-            for level, (sc, ok, groups) in outs.items():
+            # each decoder's maps are fitted on its own readings (auto's as a whole: the fallback for
+            # readings that carry no decoder kind)
+            outs = outcomes(run.results[name], refs, casefold=source == "sroie", min_cjk_chars=args.min_cjk_chars, kind=name)
+            for level, (sc, ok, groups, _) in outs.items():
                 for v, y, g in zip(sc, ok, groups):
                     acc = pooled.setdefault(name, {}).setdefault(level, {}).setdefault(g, ([], []))
                     acc[0].append(v)
@@ -469,7 +475,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            "line_acc": float(np.mean([h == r for h, r in zip(hyps, refs)])),
                            "decode_ms_per_line": 1000 * run.decode_s[name] / n,
                            "calibration": calibration_report(name, outcomes(run.results[name], refs, source == "sroie",
-                                                                            cal.min_cjk_chars if cal else DEFAULT_MIN_CJK_CHARS), cal)}
+                                                                            cal.min_cjk_chars if cal else DEFAULT_MIN_CJK_CHARS,
+                                                                            kind=name), cal)}
         g, b = entry["greedy"], entry["beam_lm"]
         entry["beam_lm_vs_greedy"] = {
             "cer_relative_reduction": (g["cer"] - b["cer"]) / g["cer"] if g["cer"] > 0 else 0.0,

@@ -66,8 +66,23 @@ def test_recognizer_calibrates_lines_and_words(rec, crops):
 def test_each_decoder_gets_its_own_map(rec, crops, kind):
     dec = make_decoder(rec.charset, DecoderOptions(kind=kind))
     assert dec.kind == kind
-    for r in rec.recognize(crops[:2], decoder=dec):
-        assert r.confidence == pytest.approx(rec.calibration.line(kind, r.text, r.raw_confidence))
+    for r in rec.recognize(crops, decoder=dec):
+        # auto reads each line with greedy or beam + LM, and that decoder's map applies
+        assert r.decoder == kind or (kind == "auto" and r.decoder in ("greedy", "beam_lm"))
+        assert r.confidence == pytest.approx(rec.calibration.line(r.decoder, r.text, r.raw_confidence))
+
+
+def test_auto_lines_are_calibrated_with_the_map_of_the_decoder_that_read_them(rec, crops):
+    auto = make_decoder(rec.charset, DecoderOptions(kind="auto"))
+    greedy = make_decoder(rec.charset, DecoderOptions(kind="greedy"))
+    auto.low_confidence = 0.0  # only the Chinese lines go to the LM: the receipt line stays greedy
+    got = rec.recognize(crops, decoder=auto)
+    plain = rec.recognize(crops, decoder=greedy)
+    kinds = [r.decoder for r in got]
+    assert "greedy" in kinds and "beam_lm" in kinds
+    for r, g in zip(got, plain):
+        if r.decoder == "greedy":  # the same reading and confidence as the greedy decoder's
+            assert (r.text, r.confidence) == (g.text, pytest.approx(g.confidence))
 
 
 def test_a_decoder_of_ones_own_reads_raw_scores(rec, crops):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -14,6 +14,9 @@ class DecodeResult:
     confidence: float  # in [0, 1]
     char_frames: List[int] = field(default_factory=list)  # frame index where each output char peaks
     char_scores: List[float] = field(default_factory=list)
+    # Which decoder read this line, where a composite one (auto) chose per line: its confidence is
+    # that decoder's score and is calibrated with that decoder's map. None: the decoder called.
+    decoder: Optional[str] = None
 
 
 def greedy_decode(probs: np.ndarray, charset) -> DecodeResult:

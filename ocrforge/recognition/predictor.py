@@ -33,6 +33,7 @@ class LineResult:
     num_frames: int = 0
     raw_confidence: Optional[float] = None  # the decoder's own score, before calibration
     word_confidences: Optional[List[float]] = None  # calibrated, one per word (document.split_words)
+    decoder: Optional[str] = None  # the kind of decoder that read the line (auto: greedy or beam_lm)
 
     def __iter__(self):  # unpacks as (text, confidence) like the peers' APIs
         return iter((self.text, self.confidence))
@@ -93,7 +94,6 @@ class TextRecognizer:
             return []
         dec = decoder or self.default_decoder
         kind = getattr(dec, "kind", None)  # a decoder of the user's own has no calibration: raw scores
-        cal = self.calibration if self.calibration is not None and self.calibration.covers(kind) else None
         probs = self.predict_probs(crops)
         decoded = decode_lines(dec, probs)
         if len(decoded) != len(probs):
@@ -102,7 +102,10 @@ class TextRecognizer:
         for p, r in zip(probs, decoded):
             raw = float(r.confidence)
             scores = list(getattr(r, "char_scores", None) or [])
-            confidence, words = cal.read(kind, r.text, raw, scores) if cal else (raw, None)
+            # auto tags each line with the decoder that read it; that decoder's map applies
+            line_kind = getattr(r, "decoder", None) or kind
+            cal = self.calibration if self.calibration is not None and self.calibration.covers(line_kind) else None
+            confidence, words = cal.read(line_kind, r.text, raw, scores) if cal else (raw, None)
             results.append(LineResult(r.text, confidence, list(r.char_frames), int(p.shape[0]),
-                                      raw_confidence=raw, word_confidences=words))
+                                      raw_confidence=raw, word_confidences=words, decoder=line_kind))
         return results
