@@ -2,13 +2,15 @@
 every engine (ours, RapidOCR, Tesseract with chi_sim) exactly as it reads SROIE receipts.
 
     python benchmarks/make_zh_pages.py --out ~/.cache/ocrforge/bench/zh_pages --count 24
+    python benchmarks/make_zh_pages.py --out ~/.cache/ocrforge/bench/zh_photos --count 24 --photo
 
 Each page is a paragraph block of 14-22 lines of real Chinese running text: clause runs of the
 sentences the shipped LM's corpus holds out (``lm_corpus.held_out_real_text``: People's Daily 1998
 and product reviews), past the first 1,000 that ``bench_decoding --zh-real-lines`` uses. Faces cycle
 through Song, Hei and Kai in their Simplified Chinese forms, half of them faces no training data
 uses (``ocrforge/data/fonts.py``, held out), at 22-36 px on white paper; every other round of the
-faces is "scanned" (slight rotation, blur, noise, JPEG). ``box/NNN.csv`` holds each line's quad and text,
+faces is "scanned" (slight rotation, blur, noise, JPEG). ``--photo`` then photographs every page (perspective,
+a table around it, a shadow, JPEG at 1280 px). ``box/NNN.csv`` holds each line's quad and text,
 ``tags.json`` each page's face and whether it was scanned. Deterministic for a seed.
 """
 
@@ -92,11 +94,40 @@ def scan(img: np.ndarray, boxes, rng: random.Random, np_rng: np.random.Generator
     return out, quads
 
 
+def photograph(img: np.ndarray, quads, rng: random.Random, np_rng: np.random.Generator, long_side: int = 1280):
+    """The page photographed: corners pulled in by 4-10 % (perspective), on a dark textured table, a soft
+    shadow across, downscaled to ``long_side`` and JPEG-compressed; the quads follow the page."""
+    h, w = img.shape[:2]
+    pad = int(0.15 * max(h, w))
+    big_w, big_h = w + 2 * pad, h + 2 * pad
+    table = np.full((big_h, big_w), rng.randint(40, 110), np.int16) + np_rng.integers(-15, 15, (big_h, big_w))
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+
+    def pull(size, k=1.0):
+        return k * rng.uniform(0.04, 0.10) * size
+
+    moved = np.float32([[pad + pull(w), pad + pull(h)], [pad + w - pull(w), pad + pull(h, 0.5)],
+                        [pad + w - pull(w, 0.5), pad + h - pull(h)], [pad + pull(w, 0.5), pad + h - pull(h, 0.7)]])
+    m = cv2.getPerspectiveTransform(corners, moved)
+    page = cv2.warpPerspective(img, m, (big_w, big_h), flags=cv2.INTER_LINEAR, borderValue=0)
+    inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (big_w, big_h)) > 0
+    photo = np.where(inside, page, np.clip(table, 0, 255)).astype(np.float64)
+    yy, xx = np.mgrid[0:big_h, 0:big_w]
+    photo *= 1.0 - 0.35 * np.clip(xx / big_w + yy / big_h - 0.6, 0, 1)
+    scale = long_side / max(big_w, big_h)
+    photo = cv2.resize(np.clip(photo, 0, 255).astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    photo = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    moved_quads = [(cv2.perspectiveTransform(q.reshape(4, 1, 2), m).reshape(4, 2) * scale, t) for q, t in quads]
+    return photo, moved_quads
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="~/.cache/ocrforge/bench/zh_pages")
     ap.add_argument("--count", type=int, default=24)
     ap.add_argument("--seed", type=int, default=4242)
+    ap.add_argument("--photo", action="store_true", help="photograph every page (perspective, table, shadow, JPEG)")
     args = ap.parse_args(argv)
     out = Path(args.out).expanduser()
     (out / "img").mkdir(parents=True, exist_ok=True)
@@ -107,6 +138,7 @@ def main(argv=None) -> int:
         return 2
     rng = random.Random(args.seed)
     np_rng = np.random.default_rng(args.seed)
+    photo_rng, photo_np_rng = random.Random(args.seed + 1), np.random.default_rng(args.seed + 1)
     texts = page_texts(args.count)  # --seed varies the faces' sizes and the scans, not the text
     tags = {}
     pos = 0
@@ -122,12 +154,14 @@ def main(argv=None) -> int:
             img, quads = scan(img, boxes, rng, np_rng)
         else:
             quads = [(np.array([[a, b], [c, b], [c, d], [a, d]], np.float64), t) for a, b, c, d, t in boxes]
+        if args.photo:  # its own random stream: the same pages as without --photo, photographed
+            img, quads = photograph(img, quads, photo_rng, photo_np_rng)
         sid = f"{n + 1:03d}"
-        cv2.imwrite(str(out / "img" / f"{sid}.png"), img)
+        cv2.imwrite(str(out / "img" / f"{sid}.{'jpg' if args.photo else 'png'}"), img)
         rows = [",".join(str(int(round(v))) for v in q.reshape(-1)) + "," + t for q, t in quads]
         (out / "box" / f"{sid}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
         tags[sid] = {"face": Path(face[0]).stem, "style": face[2], "held_out_face": face[3], "scanned": scanned,
-                     "lines": len(lines)}
+                     "photo": args.photo, "lines": len(lines)}
     (out / "tags.json").write_text(json.dumps(tags, ensure_ascii=False, indent=0), encoding="utf-8")
     print(json.dumps({"pages": len(tags), "lines": sum(t["lines"] for t in tags.values()), "out": str(out)}))
     return 0

@@ -45,3 +45,22 @@ def test_pages_are_sroie_layout_with_held_out_text(tmp_path):
         assert sum(t in used for t in texts) <= 0.2 * len(texts)
     with pytest.raises(SystemExit):
         pages.page_texts(100)
+
+
+@pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
+def test_photographed_pages_keep_their_text_and_quads_follow_the_page(tmp_path):
+    pages = _load("make_zh_pages")
+    assert pages.main(["--out", str(tmp_path / "flat"), "--count", "1"]) == 0
+    assert pages.main(["--out", str(tmp_path / "photo"), "--count", "1", "--photo"]) == 0
+    flat = list(csv.reader((tmp_path / "flat" / "box" / "001.csv").open(encoding="utf-8")))
+    photo = list(csv.reader((tmp_path / "photo" / "box" / "001.csv").open(encoding="utf-8")))
+    assert [r[8:] for r in photo] == [r[8:] for r in flat]  # the same page, photographed
+    img = cv2.imread(str(tmp_path / "photo" / "img" / "001.jpg"))
+    assert max(img.shape[:2]) == 1280
+    for row in photo:
+        quad = [float(v) for v in row[:8]]
+        assert 0 <= min(quad[0::2]) and max(quad[0::2]) <= img.shape[1] and max(quad[1::2]) <= img.shape[0]
+        # each quad lies on text: dark ink and bright paper inside it
+        xs, ys = [int(v) for v in quad[0::2]], [int(v) for v in quad[1::2]]
+        patch = img[min(ys):max(ys), min(xs):max(xs)]
+        assert patch.size and patch.min() < 90 and patch.max() > 150
