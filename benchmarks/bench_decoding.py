@@ -179,6 +179,22 @@ def render_line(text: str, font_path: str, height: int = 40) -> np.ndarray:
     return np.asarray(im)
 
 
+def rendered_samples(source: str, texts: Sequence[str], charset, fake: bool) -> List[Sample]:
+    """Texts the charset covers as line images in the CJK font (as the text itself with ``--fake``);
+    none without a CJK font."""
+    font = None if fake else find_cjk_font()
+    out: List[Sample] = []
+    for t in texts:
+        t = charset.normalize(t)
+        if not charset.covers(t):
+            continue
+        if fake:
+            out.append(Sample(source, t, t))
+        elif font:
+            out.append(Sample(source, t, render_line(t, font)))
+    return out
+
+
 def find_cjk_font() -> Optional[str]:
     for p in ["/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
               "/usr/share/fonts/truetype/arphic/uming.ttc"]:
@@ -403,25 +419,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.sroie_lines > 0 and (args.sroie / "box").is_dir():
         samples += sroie_samples(args.sroie, split, args.sroie_lines, charset, load_images=not args.fake)
     if args.zh_lines > 0:
-        font = None if args.fake else find_cjk_font()
-        for t in zh_texts(args.zh_lines, args.zh_seed):
-            t = charset.normalize(t)
-            if not charset.covers(t):
-                continue
-            if args.fake:
-                samples.append(Sample("zh", t, t))
-            elif font:
-                samples.append(Sample("zh", t, render_line(t, font)))
+        samples += rendered_samples("zh", zh_texts(args.zh_lines, args.zh_seed), charset, args.fake)
     if args.zh_real_lines > 0:
-        font = None if args.fake else find_cjk_font()
-        for t in zh_real_texts(args.zh_real_lines, skip=args.zh_real_skip):
-            t = charset.normalize(t)
-            if not charset.covers(t):
-                continue
-            if args.fake:
-                samples.append(Sample("zh_real", t, t))
-            elif font:
-                samples.append(Sample("zh_real", t, render_line(t, font)))
+        samples += rendered_samples("zh_real", zh_real_texts(args.zh_real_lines, skip=args.zh_real_skip), charset, args.fake)
     if not samples:
         print("bench_decoding: no samples (check --sroie / --zh-lines)", file=sys.stderr)
         return 2
