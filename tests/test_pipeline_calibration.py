@@ -44,7 +44,7 @@ def crops():
 
 def test_recognizer_calibrates_lines_and_words(rec, crops):
     cal = rec.calibration
-    assert cal is not None and rec.calibration_note.startswith("calibrated by rec_crnn_mobilenetv3_small.calib.json")
+    assert cal is not None and rec.calibration_note.startswith("calibrated by rec_crnn_mobilenetv3_small_int8.calib.json")
     res = rec.recognize(crops)
     raw = TextRecognizer(threads=1, calibration="none").recognize(crops)
     for r, plain in zip(res, raw):
@@ -181,7 +181,7 @@ def test_model_without_a_file_reads_raw_scores_and_says_why(model_copy, crops):
     (res,) = r.recognize(crops[:1])
     assert res.confidence == res.raw_confidence
     # the shipped file is the model's own: beside an identical copy it applies
-    shutil.copy(DEFAULT_MODEL.with_name("rec_crnn_mobilenetv3_small.calib.json"), model_copy.with_name("rec_copy.calib.json"))
+    shutil.copy(DEFAULT_MODEL.with_suffix(".calib.json"), model_copy.with_name("rec_copy.calib.json"))
     assert TextRecognizer(model_copy, threads=1).calibration is not None
 
 

@@ -90,8 +90,11 @@ from ocrforge.postprocess.calibration import (GROUPS, LEVELS, ReadingCalibration
                                               resolve_calibration, word_outcomes, word_score)
 
 MODELS = Path(__file__).resolve().parents[1] / "ocrforge" / "models"
-SHIPPED_MODEL = MODELS / "rec_crnn_mobilenetv3_small.onnx"
-SHIPPED_CALIB = MODELS / "rec_crnn_mobilenetv3_small.calib.json"
+SHIPPED_MODEL = MODELS / "rec_crnn_mobilenetv3_small_int8.onnx"  # OCR()'s default
+SHIPPED_CALIB = MODELS / "rec_crnn_mobilenetv3_small_int8.calib.json"
+# the default and its FP32 original: each carries its own calibration, fitted on its own scores
+SHIPPED_PAIRS = [(SHIPPED_MODEL, SHIPPED_CALIB),
+                 (MODELS / "rec_crnn_mobilenetv3_small.onnx", MODELS / "rec_crnn_mobilenetv3_small.calib.json")]
 KINDS = ("greedy", "beam", "beam_lm", "auto")
 
 
@@ -186,9 +189,10 @@ def test_damaged_or_foreign_files_are_errors_and_missing_ones_mean_raw(tmp_path)
         resolve_calibration("auto", _write(tmp_path, foreign).parent / "rec_x.onnx")
 
 
-def test_shipped_calibration_loads_matches_its_model_and_is_monotone():
-    assert SHIPPED_CALIB.is_file(), "the shipped recognizer's calibration file is missing"
-    cal = ReadingCalibration.load(SHIPPED_CALIB, model_path=SHIPPED_MODEL)  # checks the model's sha256
+@pytest.mark.parametrize("model,calib", SHIPPED_PAIRS, ids=lambda p: p.name)
+def test_shipped_calibration_loads_matches_its_model_and_is_monotone(model, calib):
+    assert calib.is_file(), f"the shipped recognizer's calibration file {calib.name} is missing"
+    cal = ReadingCalibration.load(calib, model_path=model)  # checks the model's sha256
     assert set(cal.decoders) == set(KINDS)
     assert cal.info["fitted_on"]["sroie_split"] == "mod:5:1,2,3" and cal.info["fitted_on"]["zh_seed"] != 12345
     grid = np.linspace(0.0, 1.0, 201)
@@ -209,9 +213,11 @@ def test_shipped_calibration_loads_matches_its_model_and_is_monotone():
         assert [cal.line("greedy", text, v) for v in (0.3, 0.6, 0.9)] == pytest.approx(list(maps[group](np.array([0.3, 0.6, 0.9]))))
 
 
-def test_shipped_calibration_copied_beside_another_model_is_refused(tmp_path):
+@pytest.mark.parametrize("other_model", ["rec_crnn_mobilenetv3_small_latin.onnx", "rec_crnn_mobilenetv3_small.onnx"])
+def test_shipped_calibration_copied_beside_another_model_is_refused(tmp_path, other_model):
+    # the FP32 original is "another model" too: its scores differ from the INT8 head's
     other = tmp_path / "rec_other.onnx"
-    shutil.copy(MODELS / "rec_crnn_mobilenetv3_small_latin.onnx", other)
+    shutil.copy(MODELS / other_model, other)
     shutil.copy(SHIPPED_CALIB, tmp_path / "rec_other.calib.json")
     with pytest.raises(ModelError, match="another model"):
         resolve_calibration("auto", other)

@@ -277,7 +277,7 @@ def test_resume_continues_from_checkpoint_with_same_schedule(tmp_path, synth):
     from ocrforge.training.rec import lr_at, train
     from ocrforge.training.rec_config import RecTrainConfig
 
-    data = _tiny_lmdb(tmp_path / "synth" / "shard_00000", synth)
+    _tiny_lmdb(tmp_path / "synth" / "shard_00000", synth)
     (tmp_path / "synth" / "config.json").write_text("{}")
     cfg = RecTrainConfig(model="crnn_mobilenetv3_small", synth=[str(tmp_path / "synth")], real=[], val_synth=None,
                          tokens_per_batch=400, max_batch=8, max_steps=3, warmup_steps=2, restart_steps=4,
@@ -364,6 +364,61 @@ def test_dynamic_int8_quantization_keeps_interface(rec_onnx, tmp_path, synth):
     assert r.predict_probs([crop])[0].shape[1] == CS.num_classes
 
 
+def test_recognize_reads_long_lists_in_chunks_in_order(rec_onnx, synth, monkeypatch):
+    import ocrforge.recognition.predictor as predictor
+
+    r = predictor.TextRecognizer(rec_onnx, threads=1, max_pad=0)  # no padding: batches cannot change a line
+    crops = [synth.sample(i).image for i in range(7)]
+    alone = [r.recognize([c])[0] for c in crops]
+    calls = []
+    real = r.predict_probs
+    monkeypatch.setattr(r, "predict_probs", lambda cs: calls.append(len(cs)) or real(cs))
+    monkeypatch.setattr(predictor, "RECOGNIZE_CHUNK", 3)
+    res = r.recognize(crops)
+    assert calls == [3, 3, 1]  # the posteriors of at most 3 lines are held at once
+    assert [x.text for x in res] == [x.text for x in alone]
+    assert [x.num_frames for x in res] == [x.num_frames for x in alone]
+
+
+def test_head_int8_quantizes_only_the_ctc_head(rec_onnx, tmp_path, synth):
+    import onnx
+
+    from ocrforge.export.onnx_rec import head_matmul_name, int8_path, quantize_recognizer
+    from ocrforge.recognition.predictor import TextRecognizer
+
+    assert head_matmul_name(onnx.load(str(rec_onnx))).startswith("/model/head/")
+    q = quantize_recognizer(rec_onnx, int8_path(rec_onnx))
+    assert q.name == "rec_int8.onnx"
+    ops = [n.op_type for n in onnx.load(str(q)).graph.node]
+    before = [n.op_type for n in onnx.load(str(rec_onnx)).graph.node]
+    assert ops.count("MatMulInteger") == 1 and ops.count("LSTM") == before.count("LSTM")
+    assert ops.count("Conv") == before.count("Conv") and "DynamicQuantizeLSTM" not in ops
+    meta = {p.key: p.value for p in onnx.load(str(q)).metadata_props}
+    assert meta["quantization"] == "int8-dynamic-head" and meta["ocrforge_task"] == "recognition"
+    crops = [synth.sample(i).image for i in range(4)]
+    p32 = TextRecognizer(rec_onnx, threads=1).predict_probs(crops)
+    p8 = TextRecognizer(q, threads=1).predict_probs(crops)
+    for a, b in zip(p32, p8):
+        assert a.shape == b.shape and np.abs(a - b).max() < 0.02  # an 8-bit head: close, not equal
+        assert np.abs(a - b).max() > 0
+
+
+def test_shipped_int8_recognizer_is_the_fp32_one_with_a_quantized_head():
+    import onnx
+
+    from ocrforge.recognition.predictor import DEFAULT_MODEL, FP32_MODEL
+
+    q, f = onnx.load(str(DEFAULT_MODEL)), onnx.load(str(FP32_MODEL))
+    meta_q = {p.key: p.value for p in q.metadata_props}
+    meta_f = {p.key: p.value for p in f.metadata_props}
+    assert meta_q.pop("quantization") == "int8-dynamic-head" and meta_q == meta_f
+    floats = {t.name: t for t in f.graph.initializer}
+    shared = [t for t in q.graph.initializer if t.name in floats]
+    assert len(shared) >= len(floats) - 1  # every float weight but the head's is carried over unchanged
+    assert all(t.raw_data == floats[t.name].raw_data for t in shared)
+    assert DEFAULT_MODEL.stat().st_size < 0.75 * FP32_MODEL.stat().st_size
+
+
 def test_latin_charset_is_printable_ascii_and_filters_uncovered_lines(tmp_path, synth):
     from ocrforge.recognition.charset import build_charset_latin_v1
     from ocrforge.training.rec import LineMix
@@ -373,7 +428,7 @@ def test_latin_charset_is_printable_ascii_and_filters_uncovered_lines(tmp_path, 
     on_disk = [" " if ln == SPACE_TOKEN else ln for ln in charset_path("latin_v1").read_text(encoding="utf-8").split("\n") if ln]
     assert on_disk == build_charset_latin_v1() and latin.num_classes == 96
     assert latin.covers("TOTAL RM 12.50") and not latin.covers("合计 12.50")
-    data = _tiny_lmdb(tmp_path / "s" / "shard_00000", synth, n=40)
+    _tiny_lmdb(tmp_path / "s" / "shard_00000", synth, n=40)
     (tmp_path / "s" / "config.json").write_text("{}")
     mix = LineMix(RecTrainConfig(synth=[str(tmp_path / "s")], real=[]), latin, random.Random(0))
     kept = [r for b in mix.synth.buckets.values() for r in b]

