@@ -164,14 +164,15 @@ def simplified_chinese_face(font_path: str) -> int:
     return 0
 
 
-def render_line(text: str, font_path: str, height: int = 40) -> np.ndarray:
+def render_line(text: str, font_path: str, height: int = 40, index: Optional[int] = None) -> np.ndarray:
     """Black text at 0.75 x ``height`` on white, its ink centred vertically and half a height of margin
     each side. (Until session 6 the text was drawn from the top at 0.1 x height: a CJK face's ascent
     pushed the bottom ~3 px of every hanzi off the 40-px canvas, and the Chinese CERs measured on these
     lines were those of clipped glyphs.)"""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.truetype(font_path, int(height * 0.75), index=simplified_chinese_face(font_path))
+    face = simplified_chinese_face(font_path) if index is None else index
+    font = ImageFont.truetype(font_path, int(height * 0.75), index=face)
     left, top, right, bottom = font.getbbox(text)
     w = int(right) + height
     im = Image.new("L", (w, height), 255)

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     for face in available_fonts(None, ("zh",)):
         if args.faces and not any(f in face.name for f in args.faces):
             continue
-        hyps = [r.text for r in rec.recognize([render_line(t, face.path) for t in texts], greedy)]
+        hyps = [r.text for r in rec.recognize([render_line(t, face.path, index=face.index) for t in texts], greedy)]
         errs = sum(Levenshtein.distance(h, t) for h, t in zip(hyps, texts))
         row = {"face": face.name, "style": face.style, "held_out": face.held_out, "lines": len(texts),
                "cer": round(errs / max(1, sum(map(len, texts))), 4)}

@@ -1,5 +1,5 @@
-"""benchmarks/bench_rec_quant.py (FP32 vs INT8 recognizer on rendered Chinese lines: parity, CER, speed)
-and benchmarks/bench_zh_faces.py (real text in every Chinese face), run small."""
+"""benchmarks/bench_rec_quant.py (FP32 vs INT8 recognizer on rendered Chinese lines: parity, CER, speed),
+bench_zh_faces.py (real text in every Chinese face) and bench_calibration_groups.py, run small."""
 
 import importlib.util
 import json
@@ -52,3 +52,16 @@ def test_faces_report_reads_real_text_in_training_and_held_out_faces(tmp_path):
     for r in rows:
         assert 4 <= r["lines"] <= 6 and 0.0 <= r["cer"] < 0.3
     assert bench.main(["--lines", "2", "--faces", "no-such-face"]) == 1  # nothing read is a failure
+
+
+@pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
+def test_calibration_groups_report(tmp_path):
+    bench = _load("bench_calibration_groups")
+    out = tmp_path / "groups.json"
+    assert bench.main(["--fit-lines", "40", "--eval-lines", "20", "--cuts", "8", "--threads", "1", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["fit_lines"] >= 60 and set(r["eval_lines"]) == {"bills", "real"}
+    for key in ("pooled", "split_8"):
+        assert set(r[key]) == {"bills", "real"} and all(0.0 <= v <= 1.0 for v in r[key].values())
+    assert set(r["shipped_grouping"]) == {"cjk", "cjk_split_8"}
+    assert r["bills_without_chinese"]["lines"] >= 0
