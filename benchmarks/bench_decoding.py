@@ -276,7 +276,8 @@ def predict(rec, crops, batch: int = 32) -> Tuple[List[np.ndarray], float]:
 
 
 def outcomes(results: Sequence[DecodeResult], refs: Sequence[str], casefold: bool,
-             min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, kind: Optional[str] = None) -> Dict[str, Tuple[list, list, list, list]]:
+             min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, kind: Optional[str] = None,
+             long_cjk_chars: Optional[int] = None) -> Dict[str, Tuple[list, list, list, list]]:
     """Raw scores, right/wrong, script group (``line_group`` of the line) and the decoder kind that
     read it (``DecodeResult.decoder``: auto's lines are greedy or beam + LM readings; else ``kind``)
     of every line and of every output word."""
@@ -285,10 +286,10 @@ def outcomes(results: Sequence[DecodeResult], refs: Sequence[str], casefold: boo
         s, y = word_outcomes(r.text, list(r.char_scores), ref, casefold)
         ws += s
         wy += y
-        wg += [line_group(r.text, min_cjk_chars)] * len(s)
+        wg += [line_group(r.text, min_cjk_chars, long_cjk_chars)] * len(s)
         wk += [r.decoder or kind] * len(s)
     return {"line": ([r.confidence for r in results], [is_correct(r.text, ref, casefold) for r, ref in zip(results, refs)],
-                     [line_group(r.text, min_cjk_chars) for r in results], [r.decoder or kind for r in results]),
+                     [line_group(r.text, min_cjk_chars, long_cjk_chars) for r in results], [r.decoder or kind for r in results]),
             "word": (ws, wy, wg, wk)}
 
 
@@ -342,7 +343,8 @@ def fit_calibration(args, runs: Dict[str, Tuple[SetRun, List[str]]], decoders: D
         for name in decoders:
             # each decoder's maps are fitted on its own readings (auto's as a whole: the fallback for
             # readings that carry no decoder kind)
-            outs = outcomes(run.results[name], refs, casefold=source == "sroie", min_cjk_chars=args.min_cjk_chars, kind=name)
+            outs = outcomes(run.results[name], refs, casefold=source == "sroie", min_cjk_chars=args.min_cjk_chars, kind=name,
+                            long_cjk_chars=args.long_cjk_chars)
             for level, (sc, ok, groups, _) in outs.items():
                 for v, y, g in zip(sc, ok, groups):
                     acc = pooled.setdefault(name, {}).setdefault(level, {}).setdefault(g, ([], []))
@@ -361,7 +363,8 @@ def fit_calibration(args, runs: Dict[str, Tuple[SetRun, List[str]]], decoders: D
     info["counts"] = {name: {lv: {g: len(v[0]) for g, v in groups.items()} for lv, groups in levels.items()}
                       for name, levels in pooled.items()}
     try:
-        cal = ReadingCalibration.fit(pooled, args.method, min_cjk_chars=args.min_cjk_chars, **info)
+        cal = ReadingCalibration.fit(pooled, args.method, min_cjk_chars=args.min_cjk_chars,
+                                     long_cjk_chars=args.long_cjk_chars, **info)
     except ConfigError as exc:
         print(f"bench_decoding: {exc}", file=sys.stderr)
         return 2
@@ -399,8 +402,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--method", choices=sorted(CALIBRATORS), default="isotonic", help="with --fit-calibration")
     ap.add_argument("--min-cjk-chars", type=int, default=DEFAULT_MIN_CJK_CHARS,
                     help="with --fit-calibration: lines with this many CJK characters get the Chinese maps")
+    ap.add_argument("--long-cjk-chars", type=int, default=8,
+                    help="with --fit-calibration: Chinese lines with this many CJK characters get maps of their own "
+                         "(8: bench_calibration_groups' choice; 0: one map for every Chinese line)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    args.long_cjk_chars = args.long_cjk_chars or None
     args.argv = list(sys.argv[1:] if argv is None else argv)
 
     if args.fit_calibration and args.zh_seed == 12345 and args.zh_lines > 0:
@@ -477,7 +484,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            "decode_ms_per_line": 1000 * run.decode_s[name] / n,
                            "calibration": calibration_report(name, outcomes(run.results[name], refs, source == "sroie",
                                                                             cal.min_cjk_chars if cal else DEFAULT_MIN_CJK_CHARS,
-                                                                            kind=name), cal)}
+                                                                            kind=name,
+                                                                            long_cjk_chars=cal.long_cjk_chars if cal else None), cal)}
         g, b = entry["greedy"], entry["beam_lm"]
         entry["beam_lm_vs_greedy"] = {
             "cer_relative_reduction": (g["cer"] - b["cer"]) / g["cer"] if g["cer"] > 0 else 0.0,

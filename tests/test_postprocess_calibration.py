@@ -86,7 +86,7 @@ import json  # noqa: E402
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from ocrforge.postprocess.calibration import (GROUPS, LEVELS, ReadingCalibration, line_group,  # noqa: E402
+from ocrforge.postprocess.calibration import (GROUPS, LEVELS, ReadingCalibration, active_groups, line_group,  # noqa: E402
                                               resolve_calibration, word_outcomes, word_score)
 
 MODELS = Path(__file__).resolve().parents[1] / "ocrforge" / "models"
@@ -124,8 +124,40 @@ def test_reading_calibration_fits_each_group_and_roundtrips(tmp_path, method):
     assert again.min_cjk_chars == 3 and again.info["fitted_on"] == "synthetic"
     for k in KINDS:
         for lv in LEVELS:
-            for g in GROUPS:
+            for g in active_groups(None):
                 assert np.allclose(again.decoders[k][lv][g](s2), cal.decoders[k][lv][g](s2))
+
+
+def test_long_chinese_lines_get_their_own_map_and_old_files_still_load(tmp_path):
+    rng = np.random.default_rng(3)
+    s = rng.uniform(0.5, 1.0, 3000)
+    short_right = rng.random(3000) < s  # short lines: right about as often as the score says
+    long_right = rng.random(3000) < (s - 0.5) * 1.2  # long lines at the same score: far less often
+    groups = {"other": overconfident(2000, 1), "cjk": (s, short_right), "cjk_long": (s, long_right)}
+    outs = {k: {lv: groups for lv in LEVELS} for k in KINDS}
+    cal = ReadingCalibration.fit(outs, "isotonic", min_cjk_chars=3, long_cjk_chars=8)
+    assert line_group("开票日期", 3, 8) == "cjk" and line_group("国家统计局今天发布了十月份数据", 3, 8) == "cjk_long"
+    assert line_group("TOTAL 12.00", 3, 8) == "other" and line_group("国家统计局今天发布了十月份数据") == "cjk"
+    assert cal.line("greedy", "国家统计局今天发布了十月份数据", 0.9) < cal.line("greedy", "开票日期", 0.9) - 0.2
+    again = ReadingCalibration.load(cal.save(tmp_path / "x.calib.json"))
+    assert again.long_cjk_chars == 8 and set(again.decoders["greedy"]["line"]) == set(GROUPS)
+    assert again.line("greedy", "国家统计局今天发布了十月份数据", 0.9) == pytest.approx(cal.line("greedy", "国家统计局今天发布了十月份数据", 0.9))
+    # a file written before the long group existed: no "cjk_long" maps, long lines read with "cjk"
+    d = json.loads((tmp_path / "x.calib.json").read_text())
+    del d["long_cjk_chars"]
+    for levels in d["decoders"].values():
+        for maps in levels.values():
+            del maps["cjk_long"]
+    (tmp_path / "old.calib.json").write_text(json.dumps(d))
+    old = ReadingCalibration.load(tmp_path / "old.calib.json")
+    assert old.long_cjk_chars is None and old.group("国家统计局今天发布了十月份数据") == "cjk"
+    assert old.line("greedy", "国家统计局今天发布了十月份数据", 0.9) == pytest.approx(cal.line("greedy", "开票日期", 0.9))
+    with pytest.raises(ConfigError, match="must exceed"):
+        ReadingCalibration.fit(outs, "isotonic", min_cjk_chars=3, long_cjk_chars=3)
+    d["long_cjk_chars"] = 2
+    (tmp_path / "bad.calib.json").write_text(json.dumps(d))
+    with pytest.raises(ModelError, match="unreadable calibration file"):
+        ReadingCalibration.load(tmp_path / "bad.calib.json")
 
 
 def test_small_group_falls_back_to_the_pooled_map():
@@ -198,14 +230,14 @@ def test_shipped_calibration_loads_matches_its_model_and_is_monotone(model, cali
     grid = np.linspace(0.0, 1.0, 201)
     for k in KINDS:
         for lv in LEVELS:
-            for g in GROUPS:
+            for g in active_groups(cal.long_cjk_chars):
                 out = cal.decoders[k][lv][g](grid)
                 assert np.all(np.diff(out) >= -1e-12), (k, lv, g)
                 assert out.min() >= 0.0 and out.max() <= 1.0
                 assert out[-1] - out[0] > 0.2, (k, lv, g)  # a useful map, not a constant
     # measured on the fit data: greedy scores over-claim in both script groups; each group has its own
     # map and a line is read through its script's
-    for g in GROUPS:
+    for g in active_groups(cal.long_cjk_chars):
         assert cal.decoders["greedy"]["line"][g](np.array([0.9]))[0] < 0.8
     maps = cal.decoders["greedy"]["line"]
     assert not np.allclose(maps["cjk"](grid), maps["other"](grid))

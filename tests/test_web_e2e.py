@@ -266,3 +266,39 @@ def test_e2e_runner_rejects_missing_image(built, tmp_path):
     assert proc.returncode == 2
     assert "image not found" in proc.stderr
     assert proc.stderr.count("\n") == 1  # one line, no stack trace
+
+
+_CALIBRATION_TEXTS = ["TOTAL 12.00", "开票日期", "合计12.00元", "国家统计局今天发布了十月份数据", "谢谢惠顾 Thank you!",
+                      "这是一个非常长的中文句子用来检查长行"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+@pytest.mark.parametrize("long_cjk", [None, 8])
+def test_browser_calibration_port_picks_the_same_map_as_python(tmp_path, long_cjk):
+    """web/src/calibration.js against ReadingCalibration.line, on Chinese lines short and long, with and
+    without the long-line group (the e2e sample has no long Chinese line)."""
+    from ocrforge.postprocess.calibration import GROUPS, LEVELS, ReadingCalibration, fit_calibrator
+
+    rng = np.random.default_rng(0)
+    maps = {}
+    for k, g in enumerate(GROUPS):  # three clearly different maps
+        s = rng.uniform(0, 1, 2000)
+        maps[g] = fit_calibrator(s, rng.random(2000) < s ** (k + 1), "isotonic")
+    groups = {g: maps[g] for g in GROUPS if long_cjk is not None or g != "cjk_long"}
+    cal = ReadingCalibration({"greedy": {lv: groups for lv in LEVELS}}, 3, {"method": "isotonic"}, long_cjk_chars=long_cjk)
+    path = cal.save(tmp_path / "c.calib.json")
+    cal = ReadingCalibration.load(path)  # the file rounds its knots: compare what both sides read
+    raws = [0.35, 0.62, 0.91]
+    script = (f"import {{ lineCalibration }} from {json.dumps((WEB / 'src' / 'calibration.js').as_uri())};\n"
+              f"import {{ readFileSync }} from 'node:fs';\n"
+              f"const f = lineCalibration(JSON.parse(readFileSync({json.dumps(str(path))}, 'utf-8')));\n"
+              f"const out = [];\n"
+              f"for (const t of {json.dumps(_CALIBRATION_TEXTS, ensure_ascii=False)}) for (const r of {json.dumps(raws)}) out.push(f(t, r));\n"
+              f"console.log(JSON.stringify(out));")
+    run = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    js = json.loads(run.stdout)
+    want = [cal.line("greedy", t, r) for t in _CALIBRATION_TEXTS for r in raws]
+    assert js == pytest.approx(want, abs=1e-9)
+    if long_cjk is not None:  # the long lines did go through their own map
+        assert cal.group(_CALIBRATION_TEXTS[3]) == "cjk_long" and cal.group(_CALIBRATION_TEXTS[1]) == "cjk"

@@ -226,14 +226,26 @@ LEVELS = ("line", "word")
 # At the same raw score a Chinese line and a receipt line in Latin script are not equally often right
 # (session 6 fit data, greedy, raw 0.9: ~0.45 for Chinese bill and news lines, ~0.40 for SROIE's; the
 # groups' maps differ most below 0.8), so lines with at least ``min_cjk_chars`` CJK characters ("cjk")
-# and the others ("other") get their own maps, and a word is calibrated in its line's group. The
-# threshold is stored in the file.
-GROUPS = ("cjk", "other")
+# and the others ("other") get their own maps, and a word is calibrated in its line's group.
+# Optionally Chinese lines are split by length too ("cjk_long": at least ``long_cjk_chars`` CJK
+# characters): greedy scores are per-character averages, so at the same score a 20-character news
+# clause is less often right than a 6-character bill label (session 7, bench_calibration_groups:
+# greedy line ECE on real clauses 0.057 with one Chinese map, 0.019 split at 8). Both thresholds
+# are stored in the file; a file without a long group reads every Chinese line with the "cjk" map.
+GROUPS = ("cjk", "cjk_long", "other")
 DEFAULT_MIN_CJK_CHARS = 3
 
 
-def line_group(text: str, min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS) -> str:
-    return "cjk" if sum(is_cjk_char(ch) for ch in text) >= min_cjk_chars else "other"
+def line_group(text: str, min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, long_cjk_chars: Optional[int] = None) -> str:
+    n = sum(is_cjk_char(ch) for ch in text)
+    if n < min_cjk_chars:
+        return "other"
+    return "cjk_long" if long_cjk_chars is not None and n >= long_cjk_chars else "cjk"
+
+
+def active_groups(long_cjk_chars: Optional[int]) -> Tuple[str, ...]:
+    """The groups a calibration with this length threshold has maps for."""
+    return GROUPS if long_cjk_chars is not None else tuple(g for g in GROUPS if g != "cjk_long")
 
 
 def is_correct(hyp: str, ref: str, casefold: bool = False) -> bool:
@@ -316,12 +328,13 @@ class ReadingCalibration:
     min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS
     info: Dict[str, Any] = field(default_factory=dict)  # provenance: model, data, method, counts
     source: str = ""  # the file it came from
+    long_cjk_chars: Optional[int] = None  # None: one map for every Chinese line
 
     def covers(self, kind: Optional[str]) -> bool:
         return kind in self.decoders
 
     def group(self, text: str) -> str:
-        return line_group(text, self.min_cjk_chars)
+        return line_group(text, self.min_cjk_chars, self.long_cjk_chars)
 
     def line(self, kind: str, text: str, raw: float) -> float:
         return self._line(kind, self.group(text), raw)
@@ -350,12 +363,16 @@ class ReadingCalibration:
 
     @classmethod
     def fit(cls, outcomes: Dict[str, Dict[str, Dict[str, Outcomes]]], method: str,
-            min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, min_count: int = 20, **info: Any) -> "ReadingCalibration":
+            min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, min_count: int = 20, long_cjk_chars: Optional[int] = None,
+            **info: Any) -> "ReadingCalibration":
         """``outcomes[kind][level][group] = (raw scores, right?)`` -> one ``method`` map each. A
         group with fewer than ``min_count`` samples, or only right or only wrong ones, gets the map
         fitted on all groups of its level (noted in ``info["pooled"]``)."""
         decoders: Dict[str, Dict[str, Dict[str, Calibrator]]] = {}
         pooled: List[str] = []
+        groups_fitted = active_groups(long_cjk_chars)
+        if long_cjk_chars is not None and long_cjk_chars <= min_cjk_chars:
+            raise ConfigError(f"long_cjk_chars ({long_cjk_chars}) must exceed min_cjk_chars ({min_cjk_chars})")
         for kind, levels in outcomes.items():
             decoders[kind] = {}
             for level in LEVELS:
@@ -365,7 +382,7 @@ class ReadingCalibration:
                 if len(all_s) < min_count or all(all_y) or not any(all_y):
                     raise ConfigError(f"too few {level}s (or no errors) to calibrate the {kind} decoder")
                 maps: Dict[str, Calibrator] = {}
-                for g in GROUPS:
+                for g in groups_fitted:
                     sc, ok = groups.get(g, ([], []))
                     if len(sc) >= min_count and any(ok) and not all(ok):
                         maps[g] = fit_calibrator(sc, ok, method)
@@ -373,11 +390,11 @@ class ReadingCalibration:
                         maps[g] = fit_calibrator(all_s, all_y, method)
                         pooled.append(f"{kind}/{level}/{g}")
                 decoders[kind][level] = maps
-        return cls(decoders, min_cjk_chars, dict(info, method=method, pooled=pooled))
+        return cls(decoders, min_cjk_chars, dict(info, method=method, pooled=pooled), long_cjk_chars=long_cjk_chars)
 
     def to_dict(self) -> dict:
         return {"format": CALIBRATION_FORMAT, "version": CALIBRATION_VERSION, **self.info,
-                "min_cjk_chars": self.min_cjk_chars,
+                "min_cjk_chars": self.min_cjk_chars, "long_cjk_chars": self.long_cjk_chars,
                 "decoders": {k: {lv: {g: _compact(cal.to_dict()) for g, cal in groups.items()}
                                  for lv, groups in levels.items()} for k, levels in self.decoders.items()}}
 
@@ -404,21 +421,26 @@ class ReadingCalibration:
             d = json.loads(path.read_text(encoding="utf-8"))
             if d.get("format") != CALIBRATION_FORMAT or d.get("version") != CALIBRATION_VERSION:
                 raise ValueError(f"not a {CALIBRATION_FORMAT} v{CALIBRATION_VERSION} file")
+            long_cjk = d.get("long_cjk_chars")  # absent in files before session 7: no long group
+            long_cjk = None if long_cjk is None else int(long_cjk)
+            groups = active_groups(long_cjk)
             decoders = {kind: {level: {g: _checked(_LOADERS[levels[level][g]["method"]](levels[level][g]),
-                                                   f"{path}: {kind} {level} {g}") for g in GROUPS}
+                                                   f"{path}: {kind} {level} {g}") for g in groups}
                                for level in LEVELS}
                         for kind, levels in d["decoders"].items()}
             if not decoders:
                 raise ValueError("no decoder is calibrated")
             min_cjk = int(d["min_cjk_chars"])
+            if long_cjk is not None and long_cjk <= min_cjk:
+                raise ValueError(f"long_cjk_chars {long_cjk} must exceed min_cjk_chars {min_cjk}")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelError(f"{path}: unreadable calibration file ({type(exc).__name__}: {exc})") from None
-        info = {k: v for k, v in d.items() if k not in ("format", "version", "decoders", "min_cjk_chars")}
+        info = {k: v for k, v in d.items() if k not in ("format", "version", "decoders", "min_cjk_chars", "long_cjk_chars")}
         want = info.get("model_sha256")
         if model_path is not None and want and Path(model_path).is_file() and _file_sha256(Path(model_path)) != want:
             raise ModelError(f"{path} was fitted for another model than {Path(model_path).name}; refit it "
                              f"(benchmarks/bench_decoding.py --fit-calibration) or turn calibration off")
-        return cls(decoders, min_cjk, info, str(path))
+        return cls(decoders, min_cjk, info, str(path), long_cjk)
 
 
 def resolve_calibration(spec: Union[str, Path, ReadingCalibration, None], model_path: Union[str, Path]

@@ -1,7 +1,8 @@
 // Calibrated line confidence, as ocrforge.postprocess.calibration.ReadingCalibration.line does it for
 // the greedy decoder: the recognizer's .calib.json holds isotonic maps (knots x -> y, linear between,
-// flat beyond the ends like numpy.interp) for lines with >= min_cjk_chars CJK characters ("cjk") and
-// for the others ("other"). A line's confidence then reads as the chance it is read exactly right.
+// flat beyond the ends like numpy.interp) for lines with >= min_cjk_chars CJK characters ("cjk"), for
+// those with >= long_cjk_chars of them when the file sets it ("cjk_long"), and for the others ("other").
+// A line's confidence then reads as the chance it is read exactly right.
 
 // ocrforge.document._HAN_RANGES and _CJK_PUNCT_RANGES
 const CJK_RANGES = [
@@ -39,10 +40,13 @@ export function lineCalibration(calib) {
   const usable = (m) => m && m.method === "isotonic" && Array.isArray(m.x) && m.x.length > 0 && m.x.length === m.y?.length;
   if (!maps || !usable(maps.cjk) || !usable(maps.other)) return null;
   const minCjk = Number(calib.min_cjk_chars ?? 3);
+  // a file without the long group (or without its threshold) reads every Chinese line with "cjk"
+  const longCjk = calib.long_cjk_chars == null ? Infinity : Number(calib.long_cjk_chars);
+  if (Number.isFinite(longCjk) && !usable(maps.cjk_long)) return null;
   return (text, raw) => {
     let cjk = 0;
     for (const ch of text) if (isCjkChar(ch)) cjk += 1;
-    const m = cjk >= minCjk ? maps.cjk : maps.other;
+    const m = cjk < minCjk ? maps.other : cjk >= longCjk ? maps.cjk_long : maps.cjk;
     return interp(raw, m.x, m.y);
   };
 }
