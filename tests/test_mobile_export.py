@@ -241,6 +241,19 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         mobile.export_mobile(SHIPPED_REC, "tflite", tmp_path)
 
 
+def test_default_int8_head_recognizer_is_refused_with_the_fp32_pointer(tmp_path):
+    """OCR()'s default recognizer has an INT8 head (MatMulInteger), which no mobile converter reads: one clear
+    line that names the FP32 model, from the CLI too."""
+    from ocrforge.recognition.predictor import DEFAULT_MODEL
+
+    with pytest.raises(ModelError, match="MatMulInteger.*FP32"):
+        mobile.export_mobile(DEFAULT_MODEL, "ncnn", tmp_path / "a")
+    proc = subprocess.run([sys.executable, "-m", "ocrforge", "export", "mobile", "--model", str(DEFAULT_MODEL),
+                           "--to", "mnn", "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "export from the FP32 model" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_cli_reports_a_missing_model_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ocrforge", "export", "mobile", "--model", str(tmp_path / "x.onnx"),
                            "--to", "ncnn", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
