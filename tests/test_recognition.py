@@ -403,6 +403,24 @@ def test_head_int8_quantizes_only_the_ctc_head(rec_onnx, tmp_path, synth):
         assert np.abs(a - b).max() > 0
 
 
+def test_export_rec_cli_writes_fp32_and_head_int8_and_refuses_bad_input(tmp_path, capsys):
+    from ocrforge.cli import main as cli_main
+    from ocrforge.recognition.predictor import TextRecognizer
+
+    ckpt = _save_untrained(tmp_path, "crnn_mobilenetv3_small")
+    out = tmp_path / "rec_x.onnx"
+    assert cli_main(["export", "rec", "--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    int8 = tmp_path / "rec_x_int8.onnx"  # the default: --int8 head
+    assert out.is_file() and int8.is_file()
+    assert TextRecognizer(int8, threads=1).predict_probs([np.full((32, 80), 200, np.uint8)])[0].shape[1] == CS.num_classes
+    capsys.readouterr()
+    assert cli_main(["export", "rec", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "checkpoint not found" in err and len(err.strip().splitlines()) == 1
+    assert cli_main(["export", "rec", "--checkpoint", str(ckpt), "--out", str(out), "--int8", "static"]) == 1
+    assert "--calib" in capsys.readouterr().err
+
+
 def test_shipped_int8_recognizer_is_the_fp32_one_with_a_quantized_head():
     import onnx
 

@@ -169,7 +169,13 @@ def int8_path(fp32: str | Path) -> Path:
 
 
 def _run_cli(args) -> int:
-    fp32 = export_recognizer(args.checkpoint, args.out)
+    from ..errors import InputError, ModelError
+
+    if not Path(args.checkpoint).expanduser().is_file():
+        raise InputError(f"checkpoint not found: {args.checkpoint}")
+    if args.int8 == "static" and not args.calib:
+        raise InputError("--int8 static needs --calib LINE_LMDB (the lines its activation ranges are measured on)")
+    fp32 = export_recognizer(Path(args.checkpoint).expanduser(), args.out)
     print(f"wrote {fp32}")
     if args.int8 != "none":
         lines = None
@@ -178,6 +184,9 @@ def _run_cli(args) -> int:
 
             src = open_line_sources(args.calib)[0]
             lines = [src.image(k) for k, *_ in src.index()[:256]]
-        q = quantize_recognizer(fp32, int8_path(args.out), args.int8, lines)
+        try:
+            q = quantize_recognizer(fp32, int8_path(args.out), args.int8, lines)
+        except ValueError as exc:  # not a CTC recognizer graph, or an empty calibration set
+            raise ModelError(f"{fp32.name}: INT8 {args.int8} quantization failed: {exc}") from None
         print(f"wrote {q}")
     return 0
