@@ -115,8 +115,10 @@ def built(tmp_path_factory):
     return {"det": models[0], "rec": models[1]}
 
 
-def _browser_read(image: Path, bad_file: Path | None = None, also: tuple = ()) -> dict:
+def _browser_read(image: Path, bad_file: Path | None = None, also: tuple = (), revisit: bool = False) -> dict:
     cmd = ["node", "tests/e2e.mjs", "--image", str(image), "--runs", "1", "--chromium", CHROMIUM]
+    if revisit:
+        cmd.append("--revisit")
     if bad_file is not None:
         cmd += ["--bad-file", str(bad_file)]
     for extra in also:
@@ -302,3 +304,14 @@ def test_browser_calibration_port_picks_the_same_map_as_python(tmp_path, long_cj
     assert js == pytest.approx(want, abs=1e-9)
     if long_cjk is not None:  # the long lines did go through their own map
         assert cal.group(_CALIBRATION_TEXTS[3]) == "cjk_long" and cal.group(_CALIBRATION_TEXTS[1]) == "cjk"
+
+
+def test_returning_visitor_reads_the_same_text(built, tmp_path):
+    """bench_web --revisit: the page opened again in the same profile, files cacheable, reads the image again
+    with the same lines (the revisit timing in BENCHMARKS.md comes from this path)."""
+    image = SAMPLE if SAMPLE.is_file() else _render_page(tmp_path / "page.png")
+    report = _browser_read(image, revisit=True)
+    again = report["revisit"]
+    assert again is not None and again["sameText"] is True
+    assert 0 < again["pageLoadMs"] <= again["firstTextMs"]
+    assert report["lines"] and _browser_read(image)["revisit"] is None  # off unless asked
