@@ -10,9 +10,12 @@ layout, error handling) is then tested for real.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -144,3 +147,23 @@ def glyph_ocr():
         return OCR(detector=GlyphDetector(), recognizer=GlyphRecognizer(), **kw)
 
     return make
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def load_bench():
+    """Loads a script of benchmarks/ as a module by name. The folder goes on sys.path (benchmarks import
+    each other) and the module into sys.modules (dataclasses look their module up while the class is made)."""
+
+    def load(name: str):
+        if str(BENCHMARKS) not in sys.path:
+            sys.path.insert(0, str(BENCHMARKS))
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

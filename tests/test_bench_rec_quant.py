@@ -1,30 +1,19 @@
 """benchmarks/bench_rec_quant.py (FP32 vs INT8 recognizer on rendered Chinese lines: parity, CER, speed),
 bench_zh_faces.py (real text in every Chinese face) and bench_calibration_groups.py, run small."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 NOTO = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
 
-def _load(name):
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
-def test_parity_report_on_chinese_sets(tmp_path):
+def test_parity_report_on_chinese_sets(tmp_path, load_bench):
     from ocrforge.recognition.predictor import DEFAULT_MODEL, FP32_MODEL
 
-    bench = _load("bench_rec_quant")
+    bench = load_bench("bench_rec_quant")
     out = tmp_path / "quant.json"
     assert bench.main(["--fp32", str(FP32_MODEL), "--int8", str(DEFAULT_MODEL), "--limit", "0", "--zh-lines", "8",
                        "--repeats", "1", "--threads", "1", "--out", str(out)]) == 0
@@ -42,8 +31,8 @@ def test_parity_report_on_chinese_sets(tmp_path):
 
 
 @pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
-def test_faces_report_reads_real_text_in_training_and_held_out_faces(tmp_path):
-    bench = _load("bench_zh_faces")
+def test_faces_report_reads_real_text_in_training_and_held_out_faces(tmp_path, load_bench):
+    bench = load_bench("bench_zh_faces")
     out = tmp_path / "faces.json"
     assert bench.main(["--lines", "6", "--threads", "1", "--faces", "NotoSansCJK-Regular", "wqy-microhei",
                        "--out", str(out)]) == 0
@@ -55,8 +44,8 @@ def test_faces_report_reads_real_text_in_training_and_held_out_faces(tmp_path):
 
 
 @pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
-def test_calibration_groups_report(tmp_path):
-    bench = _load("bench_calibration_groups")
+def test_calibration_groups_report(tmp_path, load_bench):
+    bench = load_bench("bench_calibration_groups")
     out = tmp_path / "groups.json"
     assert bench.main(["--fit-lines", "40", "--eval-lines", "20", "--cuts", "8", "--threads", "1", "--out", str(out)]) == 0
     r = json.loads(out.read_text())

@@ -2,31 +2,19 @@
 one quad + text per line, text from the real clauses no decoding set or calibration fit uses."""
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 NOTO = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
 
-def _load(name):
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
-def test_pages_are_sroie_layout_with_held_out_text(tmp_path):
-    pages = _load("make_zh_pages")
-    decoding = _load("bench_decoding")
+def test_pages_are_sroie_layout_with_held_out_text(tmp_path, load_bench):
+    pages = load_bench("make_zh_pages")
+    decoding = load_bench("bench_decoding")
     assert pages.main(["--out", str(tmp_path), "--count", "2"]) == 0
     tags = json.loads((tmp_path / "tags.json").read_text(encoding="utf-8"))
     assert set(tags) == {"001", "002"}
@@ -48,8 +36,8 @@ def test_pages_are_sroie_layout_with_held_out_text(tmp_path):
 
 
 @pytest.mark.skipif(not NOTO.exists(), reason="fonts-noto-cjk not installed")
-def test_photographed_pages_keep_their_text_and_quads_follow_the_page(tmp_path):
-    pages = _load("make_zh_pages")
+def test_photographed_pages_keep_their_text_and_quads_follow_the_page(tmp_path, load_bench):
+    pages = load_bench("make_zh_pages")
     assert pages.main(["--out", str(tmp_path / "flat"), "--count", "1"]) == 0
     assert pages.main(["--out", str(tmp_path / "photo"), "--count", "1", "--photo"]) == 0
     flat = list(csv.reader((tmp_path / "flat" / "box" / "001.csv").open(encoding="utf-8")))

@@ -1,28 +1,15 @@
 """The decoding benchmark runs end to end on synthetic posteriors (the real run needs the shipped
 recognizer) and reports what BENCHMARKS.md needs: CER per decoder, times, fusion, calibration."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from ocrforge.postprocess.lm import BuildConfig, build_lm
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_decoding.py"
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_decoding", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_decoding"] = mod  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_bench_on_fakes(tmp_path):
-    bench = _load()
+def test_bench_on_fakes(tmp_path, load_bench):
+    bench = load_bench("bench_decoding")
     zh = bench.zh_texts(60)
     lm = build_lm(zh * 3 + ["TOTAL 12.50", "CASH 20.00"] * 20, BuildConfig(order=4)).save(tmp_path / "lm.bin")
     # fit a calibration on other Chinese lines (another seed), then report with it on the held-out ones
@@ -50,8 +37,8 @@ def test_bench_on_fakes(tmp_path):
     assert "ece_calibrated" in zh_set["greedy"]["calibration"]["word"]
 
 
-def test_bench_refuses_to_fit_on_held_out_data(tmp_path):
-    bench = _load()
+def test_bench_refuses_to_fit_on_held_out_data(tmp_path, load_bench):
+    bench = load_bench("bench_decoding")
     assert bench.main(["--fake", "--sroie", str(tmp_path), "--zh-lines", "50", "--fit-calibration",
                        str(tmp_path / "c.json")]) == 2  # --zh-seed 12345 is the held-out Chinese set
     (tmp_path / "box").mkdir()
@@ -71,8 +58,8 @@ def test_bench_refuses_to_fit_on_held_out_data(tmp_path):
     assert not (tmp_path / "c.json").exists()
 
 
-def test_real_chinese_set_is_held_out_from_the_lm_corpus(tmp_path):
-    bench = _load()
+def test_real_chinese_set_is_held_out_from_the_lm_corpus(tmp_path, load_bench):
+    bench = load_bench("bench_decoding")
     from ocrforge.data.lm_corpus import CorpusConfig, generate
 
     texts = bench.zh_real_texts(40)
@@ -86,8 +73,8 @@ def test_real_chinese_set_is_held_out_from_the_lm_corpus(tmp_path):
     assert json.loads(out.read_text(encoding="utf-8"))["sets"]["zh_real"]["lines"] >= 25
 
 
-def test_bench_split_and_no_samples(tmp_path):
-    bench = _load()
+def test_bench_split_and_no_samples(tmp_path, load_bench):
+    bench = load_bench("bench_decoding")
     assert bench.parse_split("mod:5:4") == (5, (4,))
     assert bench.parse_split("mod:5:1,2,3") == (5, (1, 2, 3))
     with pytest.raises(SystemExit):
@@ -95,8 +82,8 @@ def test_bench_split_and_no_samples(tmp_path):
     assert bench.main(["--fake", "--sroie", str(tmp_path), "--zh-lines", "0"]) == 2
 
 
-def test_sroie_reader(tmp_path):
-    bench = _load()
+def test_sroie_reader(tmp_path, load_bench):
+    bench = load_bench("bench_decoding")
     from ocrforge.recognition.charset import load_charset
 
     (tmp_path / "box").mkdir()
@@ -108,10 +95,10 @@ def test_sroie_reader(tmp_path):
     assert [s.text for s in both] == ["TOTAL: 12.50", "RM 3,00", "NOT IN SPLIT"]
 
 
-def test_chinese_lines_are_rendered_in_the_simplified_chinese_face():
+def test_chinese_lines_are_rendered_in_the_simplified_chinese_face(load_bench):
     from pathlib import Path
 
-    bench = _load()
+    bench = load_bench("bench_decoding")
     noto = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"  # collection: JP, KR, SC, TC, ...
     if not Path(noto).exists():
         pytest.skip("fonts-noto-cjk not installed")
