@@ -32,14 +32,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    from rapidfuzz.distance import Levenshtein
 
     from ocrforge.data.rec_datasets import open_line_sources
     from ocrforge.postprocess.ctc import GreedyDecoder
     from ocrforge.recognition.predictor import TextRecognizer
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_decoding import rendered_samples, zh_real_texts, zh_texts
+    from bench_decoding import cer, cer_case_insensitive, rendered_samples, zh_real_texts, zh_texts
 
     models = {name: TextRecognizer(path, threads=args.threads, calibration="none")
               for name, path in (("fp32", args.fp32), ("int8", args.int8))}
@@ -55,7 +54,7 @@ def main(argv=None) -> int:
             sets[name] = ([s.crop for s in samples], [s.text for s in samples], False)
     out = {}
     for set_name, (imgs, gts, casefold) in sets.items():
-        fold = (lambda s: s.upper()) if casefold else (lambda s: s)
+        error_rate = cer_case_insensitive if casefold else cer
         row = {"lines": len(imgs)}
         texts, best = {}, {}
         for r in models.values():
@@ -66,8 +65,7 @@ def main(argv=None) -> int:
                 texts[name] = [x.text for x in r.recognize(imgs, greedy)]
                 best[name] = min(best.get(name, 1e9), time.perf_counter() - t)
         for name in models:
-            errs = sum(Levenshtein.distance(fold(p), fold(g)) for p, g in zip(texts[name], gts))
-            row[name] = {"cer": round(errs / max(1, sum(map(len, gts))), 4), "lines_per_s": round(len(imgs) / best[name], 1)}
+            row[name] = {"cer": round(error_rate(gts, texts[name]), 4), "lines_per_s": round(len(imgs) / best[name], 1)}
         row["same_text"] = round(sum(a == b for a, b in zip(texts["fp32"], texts["int8"])) / max(1, len(imgs)), 4)
         out[set_name] = row
         print(set_name, json.dumps(row), flush=True)

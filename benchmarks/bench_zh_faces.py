@@ -24,14 +24,13 @@ def main(argv=None) -> int:
     ap.add_argument("--faces", nargs="*", help="only faces whose name contains one of these")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    from rapidfuzz.distance import Levenshtein
 
     from ocrforge.data.fonts import available_fonts
     from ocrforge.postprocess.ctc import GreedyDecoder
     from ocrforge.recognition.predictor import DEFAULT_MODEL, TextRecognizer
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_decoding import render_line, zh_real_texts
+    from bench_decoding import cer, render_line, zh_real_texts
 
     rec = TextRecognizer(args.model or DEFAULT_MODEL, threads=args.threads, calibration="none")
     greedy = GreedyDecoder(rec.charset)
@@ -42,9 +41,8 @@ def main(argv=None) -> int:
         if args.faces and not any(f in face.name for f in args.faces):
             continue
         hyps = [r.text for r in rec.recognize([render_line(t, face.path, index=face.index) for t in texts], greedy)]
-        errs = sum(Levenshtein.distance(h, t) for h, t in zip(hyps, texts))
         row = {"face": face.name, "style": face.style, "held_out": face.held_out, "lines": len(texts),
-               "cer": round(errs / max(1, sum(map(len, texts))), 4)}
+               "cer": round(cer(texts, hyps), 4)}
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     if args.out:
