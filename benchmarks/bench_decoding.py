@@ -72,7 +72,10 @@ def parse_split(spec: str) -> Tuple[int, Tuple[int, ...]]:
         raise SystemExit(f"bench_decoding: --split must look like mod:5:4 or mod:5:1,2,3, got {spec!r}") from None
 
 
-def sroie_samples(root: Path, split: Tuple[int, Tuple[int, ...]], limit: int, charset, load_images: bool) -> List[Sample]:
+def sroie_samples(root: Path, split: Tuple[int, Tuple[int, ...]], limit: int, charset, load_images: bool,
+                  pad: int = 0) -> List[Sample]:
+    """Annotated lines of the split's receipts; crops are each quad's axis-aligned box, ``pad`` px
+    wider on every side (ocrbench's line task pads 2)."""
     import cv2
 
     m, residues = split
@@ -94,8 +97,8 @@ def sroie_samples(root: Path, split: Tuple[int, Tuple[int, ...]], limit: int, ch
                 crop = text
                 if load_images:
                     pts = np.array([float(v) for v in row[:8]]).reshape(4, 2)
-                    x0, y0 = np.floor(pts.min(0)).astype(int)
-                    x1, y1 = np.ceil(pts.max(0)).astype(int)
+                    x0, y0 = np.floor(pts.min(0)).astype(int) - pad
+                    x1, y1 = np.ceil(pts.max(0)).astype(int) + pad
                     x0, y0 = max(x0, 0), max(y0, 0)
                     crop = img[y0:y1, x0:x1].copy()  # a copy: the receipt image can go
                     if crop.size == 0 or crop.shape[0] < 4 or crop.shape[1] < 4:

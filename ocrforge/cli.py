@@ -124,6 +124,9 @@ def _add_model_options(p: argparse.ArgumentParser, detection: bool = True) -> No
                    help="restrict text to a field pattern: digits, integer, amount, date, time, invoice_number, phone")
     p.add_argument("--allow", metavar="CHARS", help="only these characters may be read")
     p.add_argument("--deny", metavar="CHARS", default="", help="these characters are never read")
+    p.add_argument("--views", type=int, choices=range(0, 5), default=0, metavar="N",
+                   help="view fusion: read each unsure line (confidence < 0.8) again in N other views (0-4) and vote; "
+                        "2 cuts line CER by ~15-20 %% for ~1.5-2.5x the recognition time (default 0: off)")
     p.add_argument("--calibration", default="auto", metavar="auto|none|PATH",
                    help="confidences: auto (default) maps raw scores through the recognizer's .calib.json, so a "
                         "line's confidence is its chance of being read exactly right; none reports raw scores; "
@@ -254,7 +257,7 @@ def _make_ocr(args) -> Any:
     from .pipeline import OCR
 
     kwargs: Dict[str, Any] = {"threads": args.threads, "rec_model": args.rec_model, "decoder": _decoder_options(args),
-                              "calibration": args.calibration}
+                              "calibration": args.calibration, "views": args.views}
     if hasattr(args, "det_model"):
         kwargs.update(det_model=args.det_model, preprocess=args.preprocess, max_pixels=args.max_pixels,
                       dpi=args.dpi)

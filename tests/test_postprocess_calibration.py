@@ -225,10 +225,13 @@ def test_damaged_or_foreign_files_are_errors_and_missing_ones_mean_raw(tmp_path)
 def test_shipped_calibration_loads_matches_its_model_and_is_monotone(model, calib):
     assert calib.is_file(), f"the shipped recognizer's calibration file {calib.name} is missing"
     cal = ReadingCalibration.load(calib, model_path=model)  # checks the model's sha256
-    assert set(cal.decoders) == set(KINDS)
+    # every decoder kind, and the lines view fusion read (benchmarks/bench_views.py, fitted on training data too)
+    assert set(cal.decoders) == set(KINDS) | {"views"}
     assert cal.info["fitted_on"]["sroie_split"] == "mod:5:1,2,3" and cal.info["fitted_on"]["zh_seed"] != 12345
+    views_fit = cal.info["views_fit"]["fitted_on"]
+    assert views_fit["sroie_split"] == "mod:5:1,2,3" and views_fit["zh_seed"] != 12345 and views_fit["zh_real_skip"] >= 2000
     grid = np.linspace(0.0, 1.0, 201)
-    for k in KINDS:
+    for k in list(KINDS) + ["views"]:
         for lv in LEVELS:
             for g in active_groups(cal.long_cjk_chars):
                 out = cal.decoders[k][lv][g](grid)

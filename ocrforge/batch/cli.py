@@ -62,7 +62,7 @@ def run(args) -> int:
     if args.ray_address and not args.ray:
         raise ConfigError("--ray-address needs --ray")
     options = OcrOptions(det_model=args.det_model, rec_model=args.rec_model, threads=args.threads,
-                         preprocess=args.preprocess, dpi=args.dpi)
+                         preprocess=args.preprocess, dpi=args.dpi, views=args.views)
     config = BatchConfig(output_dir=Path(args.output_dir), formats=formats, workers=args.workers, ocr=options,
                          ocr_factory=args.ocr_factory, use_ray=args.ray, ray_address=args.ray_address,
                          retry_errors=args.retry_errors)

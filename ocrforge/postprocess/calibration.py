@@ -344,6 +344,11 @@ class ReadingCalibration:
         the decoder gave no score per character."""
         return self._words(kind, self.group(text), text, char_scores)
 
+    def word_scores(self, kind: str, text: str, scores: Sequence[float]) -> List[float]:
+        """``kind``'s word map applied to raw scores given one per word of ``text`` (view fusion
+        scores a fused line's words by the calibrated confidences of the view it took them from)."""
+        return [float(v) for v in self.decoders[kind]["word"][self.group(text)](np.asarray(scores, np.float64))]
+
     def read(self, kind: str, text: str, raw: float, char_scores: Sequence[float]) -> Tuple[float, Optional[List[float]]]:
         """``line`` and ``words`` of one reading, its script group counted once (the recognizer's per-line path)."""
         group = self.group(text)

@@ -15,11 +15,13 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import InputError, ModelError
+from ..errors import ConfigError, InputError, ModelError
 from ..postprocess.calibration import ReadingCalibration, resolve_calibration
 from ..postprocess.ctc import GreedyDecoder, decode_lines
+from ..postprocess.fusion import vote_texts
 from .charset import Charset, load_charset
 from .preprocess import frames_for_width, pad_batch, resize_line
+from .views import VIEWS, view_names
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # The shipped zh+en recognizer with its classification head in INT8 (export.onnx_rec.quantize_recognizer
@@ -30,6 +32,14 @@ FP32_MODEL = MODELS_DIR / "rec_crnn_mobilenetv3_small.onnx"
 # Most lines one recognize() call decodes at once (more are read in chunks of this many); above
 # the pipeline's 64-line calls, so a page is still batched as a whole.
 RECOGNIZE_CHUNK = 256
+# View fusion reads a line again in other views when its (calibrated) confidence is below this:
+# ~60 % of SROIE receipt lines, 12-54 % of rendered Chinese ones. 0.5 keeps ~3/4 of the gain on
+# receipts at ~half the extra time (BENCHMARKS.md, view fusion).
+VIEW_THRESHOLD = 0.8
+# The calibration kind of a line that view fusion read (postprocess.calibration): its maps turn the
+# fusion score (the best calibrated confidence among the views that read the winning text) into
+# P(the line is right).
+VIEWS_KIND = "views"
 
 
 @dataclass
@@ -40,7 +50,7 @@ class LineResult:
     num_frames: int = 0
     raw_confidence: Optional[float] = None  # the decoder's own score, before calibration
     word_confidences: Optional[List[float]] = None  # calibrated, one per word (document.split_words)
-    decoder: Optional[str] = None  # the kind of decoder that read the line (auto: greedy or beam_lm)
+    decoder: Optional[str] = None  # the kind of decoder that read the line (auto: greedy or beam_lm; "views": fused)
 
     def __iter__(self):  # unpacks as (text, confidence) like the peers' APIs
         return iter((self.text, self.confidence))
@@ -49,8 +59,16 @@ class LineResult:
 class TextRecognizer:
     def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, providers="auto",
                  max_batch_pixels: int = 32 * 800 * 16, max_pad: int = 64,
-                 calibration: Union[str, Path, ReadingCalibration, None] = "auto"):
+                 calibration: Union[str, Path, ReadingCalibration, None] = "auto", views: int = 0,
+                 view_threshold: float = VIEW_THRESHOLD):
         from ..runtime.session import create_session
+
+        # View fusion (recognition.views): lines read below view_threshold are read again in
+        # `views` other views and the texts voted on; 0 = off.
+        self.views = view_names(views)
+        if not 0.0 <= float(view_threshold) <= 1.0:
+            raise ConfigError(f"view_threshold must be within [0, 1], got {view_threshold!r}")
+        self.view_threshold = float(view_threshold)
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
         if not self.model_path.is_file():
@@ -96,15 +114,24 @@ class TextRecognizer:
             start = end
         return out  # type: ignore[return-value]
 
-    def recognize(self, crops: Sequence[np.ndarray], decoder=None) -> List[LineResult]:
+    def recognize(self, crops: Sequence[np.ndarray], decoder=None, views: Optional[int] = None) -> List[LineResult]:
+        """One ``LineResult`` per crop. ``views`` overrides the recognizer's view fusion setting
+        for this call (0: one plain reading per line)."""
         if len(crops) == 0:
             return []
         dec = decoder or self.default_decoder
+        names = self.views if views is None else view_names(views)
         if len(crops) > RECOGNIZE_CHUNK:
             # Posteriors are (frames x 7,039) floats, ~2.8 MB for a 100-frame line: thousands of
             # lines in one call must not hold them all at once.
             return [r for i in range(0, len(crops), RECOGNIZE_CHUNK)
-                    for r in self.recognize(crops[i : i + RECOGNIZE_CHUNK], dec)]
+                    for r in self.recognize(crops[i : i + RECOGNIZE_CHUNK], dec, views)]
+        results = self._read(crops, dec)
+        if names:
+            self._fuse_views(crops, results, dec, names)
+        return results
+
+    def _read(self, crops: Sequence[np.ndarray], dec) -> List[LineResult]:
         kind = getattr(dec, "kind", None)  # a decoder of the user's own has no calibration: raw scores
         probs = self.predict_probs(crops)
         decoded = decode_lines(dec, probs)
@@ -121,3 +148,40 @@ class TextRecognizer:
             results.append(LineResult(r.text, confidence, list(r.char_frames), int(p.shape[0]),
                                       raw_confidence=raw, word_confidences=words, decoder=line_kind))
         return results
+
+    def _fuse_views(self, crops: Sequence[np.ndarray], results: List[LineResult], dec, names: Sequence[str]) -> None:
+        """Replace each unsure line's result by the vote of its plain reading and its views' (in place)."""
+        unsure = [i for i, r in enumerate(results) if r.confidence < self.view_threshold]
+        if not unsure:
+            return
+        # every view of every unsure line in one call: the recognizer batches them by width
+        again = self.recognize([VIEWS[name](crops[i]) for name in names for i in unsure], dec, views=0)
+        n = len(unsure)
+        for j, i in enumerate(unsure):
+            readings = [results[i]] + [again[k * n + j] for k in range(len(names))]
+            results[i] = fuse_readings(readings, self.calibration)
+
+
+def fuse_readings(readings: Sequence[LineResult], calibration: Optional[ReadingCalibration] = None) -> LineResult:
+    """One line's readings (plain first, then its views) -> the aligned weighted vote of their texts
+    (``postprocess.fusion.vote_texts``, weighted by confidence: a view that is sure and usually right
+    wins ties). Its score is the best confidence among the readings of the winning text, whose
+    character positions and word confidences it keeps; ``calibration``'s ``views`` maps, when it has
+    them, turn score and word confidences into probabilities of being right."""
+    text, agreement = vote_texts([(r.text, max(r.confidence, 1e-3)) for r in readings])
+    agreeing = [r for r in readings if r.text == text]
+    if agreeing:
+        best = max(agreeing, key=lambda r: r.confidence)
+        score, frames, num_frames, words = best.confidence, best.char_frames, best.num_frames, best.word_confidences
+    else:
+        # A text no single reading has: character positions only where the plain reading's fit it.
+        first = readings[0]
+        score = agreement * float(np.mean([r.confidence for r in readings]))
+        frames = first.char_frames if len(first.char_frames) == len(text) else []
+        num_frames, words = first.num_frames, None
+    confidence = score
+    if calibration is not None and calibration.covers(VIEWS_KIND):
+        confidence = calibration.line(VIEWS_KIND, text, score)
+        words = calibration.word_scores(VIEWS_KIND, text, words) if words is not None else None
+    return LineResult(text, confidence, list(frames), num_frames, raw_confidence=score,
+                      word_confidences=words, decoder=VIEWS_KIND)

@@ -28,13 +28,15 @@ class OcrOptions:
     preprocess: str = "auto"
     max_pixels: Optional[int] = 40_000_000
     dpi: float = 200.0
+    views: int = 0  # view fusion on unsure lines (PipelineConfig.views)
     batching: Optional[BatcherConfig] = None  # None = no cross-request batching
     # Called after each recognizer batch (metrics); not a setting, so not in YAML.
     on_batch: Optional[Callable[[BatchStats], None]] = None
 
     def pipeline_kwargs(self) -> dict:
         return {"det_model": self.det_model, "rec_model": self.rec_model, "threads": self.threads,
-                "preprocess": self.preprocess, "max_pixels": self.max_pixels, "dpi": self.dpi}
+                "preprocess": self.preprocess, "max_pixels": self.max_pixels, "dpi": self.dpi,
+                "views": self.views}
 
 
 def build_ocr(options: OcrOptions, detector: Any = None, recognizer: Any = None, **pipeline_options: Any):

@@ -26,7 +26,7 @@ class BatchedRecognizer:
         self.inner = recognizer
         self._height = height
         self._step = bucket_step
-        self._batcher: DynamicBatcher[Tuple[Any, Any], Any] = DynamicBatcher(
+        self._batcher: DynamicBatcher[Tuple[Any, Any, Any], Any] = DynamicBatcher(
             self._run, config, bucket_key=self._key, on_batch=on_batch, name="recognizer-batcher"
         )
 
@@ -36,16 +36,19 @@ class BatchedRecognizer:
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def recognize(self, crops: Sequence[Any], decoder: Any = None) -> List[Any]:
-        return self._batcher.map([(crop, decoder) for crop in crops])
+    def recognize(self, crops: Sequence[Any], decoder: Any = None, views: Optional[int] = None) -> List[Any]:
+        """``views`` (a ``TextRecognizer`` setting: view fusion per call) is passed on when given."""
+        return self._batcher.map([(crop, decoder, views) for crop in crops])
 
-    def _key(self, item: Tuple[Any, Any]) -> Tuple[int, int]:
-        crop, decoder = item
-        # Lines decoded differently cannot share a call: the decoder is part of the bucket.
-        return id(decoder), width_bucket(crop, self._height, self._step)
+    def _key(self, item: Tuple[Any, Any, Any]) -> Tuple[int, Any, int]:
+        crop, decoder, views = item
+        # Lines decoded differently cannot share a call: the decoder and views are part of the bucket.
+        return id(decoder), views, width_bucket(crop, self._height, self._step)
 
-    def _run(self, items: List[Tuple[Any, Any]]) -> List[Any]:
-        return list(self.inner.recognize([crop for crop, _ in items], decoder=items[0][1]))
+    def _run(self, items: List[Tuple[Any, Any, Any]]) -> List[Any]:
+        _, decoder, views = items[0]
+        extra = {} if views is None else {"views": views}
+        return list(self.inner.recognize([crop for crop, _, _ in items], decoder=decoder, **extra))
 
     @property
     def batcher(self) -> DynamicBatcher:

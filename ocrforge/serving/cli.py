@@ -57,6 +57,8 @@ def add_ocr_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive_int, default=2, metavar="N", help="ONNX Runtime threads per model")
     p.add_argument("--preprocess", default="auto", metavar="STEPS", help="auto, none, or a comma list of steps")
     p.add_argument("--dpi", type=_positive_float, default=200.0, help="PDF render resolution (default 200)")
+    p.add_argument("--views", type=int, choices=range(0, 5), default=0, metavar="N",
+                   help="view fusion: read unsure lines again in N other views (0-4) and vote (default 0: off)")
     p.add_argument("--ocr-factory", metavar="MODULE:FUNCTION", default=os.environ.get(FACTORY_ENV),
                    help=f"build the OCR with this function(OcrOptions) instead (env {FACTORY_ENV}); "
                         "e.g. ocrforge.runtime.fakes:fake_ocr to smoke-test without models")
@@ -95,7 +97,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def ocr_options_from_args(args, batching: Optional[BatcherConfig], on_batch=None) -> OcrOptions:
     return OcrOptions(det_model=args.det_model, rec_model=args.rec_model, threads=args.threads,
                       preprocess=args.preprocess, max_pixels=getattr(args, "max_pixels", 40_000_000),
-                      dpi=args.dpi, batching=batching, on_batch=on_batch)
+                      dpi=args.dpi, views=args.views, batching=batching, on_batch=on_batch)
 
 
 def _uvicorn_server_class():
