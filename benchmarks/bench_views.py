@@ -159,6 +159,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--model", default=None, help="recognizer ONNX (default: the shipped one)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--decoder", choices=["greedy", "beam", "beam_lm", "auto"], default=DEFAULT_DECODER)
+    ap.add_argument("--view-threshold", type=float, default=VIEW_THRESHOLD,
+                    help="lines below this confidence are read again (not with --fit-calibration: the maps are fitted at the default)")
     ap.add_argument("--fit-calibration", type=Path, default=None, metavar="FILE",
                     help="fit the fused lines' maps on these sets (training data only) into FILE, the model's calibration")
     ap.add_argument("--fit-views", type=int, default=2, help="with --fit-calibration: views the maps are fitted with")
@@ -189,13 +191,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rec = TextRecognizer(model, threads=args.threads, calibration=cal)
         dec = make_decoder(rec.charset, DecoderOptions(kind=args.decoder))
         return fit_views(args, rec, dec, load_sets(args, rec.charset), cal)
-    rec = TextRecognizer(model, threads=args.threads)
+    rec = TextRecognizer(model, threads=args.threads, view_threshold=args.view_threshold)
     dec = make_decoder(rec.charset, DecoderOptions(kind=args.decoder))
     sets = load_sets(args, rec.charset)
     if not sets:
         print("bench_views: no lines to read (no SROIE data and no Chinese sets asked for)", file=sys.stderr)
         return 1
     report = {"model": model.name, "calibration": rec.calibration_note, "threads": args.threads, "decoder": args.decoder,
+              "view_threshold": args.view_threshold,
               "sets": {}, "command": "python benchmarks/bench_views.py " + " ".join(shlex.quote(a) for a in args.argv)}
     for name, (crops, refs, casefold) in sets.items():
         print(f"{name}: {len(refs)} lines", file=sys.stderr, flush=True)
