@@ -333,6 +333,45 @@ def calibration_report(kind: str, outs: Dict[str, Tuple[list, list, list, list]]
     return rep
 
 
+def add_set_arguments(ap: argparse.ArgumentParser, zh_real_lines: int) -> None:
+    """The evaluation / fit sets' options, shared with bench_views.py."""
+    ap.add_argument("--sroie", type=Path, default=Path("/work/shared/data/sroie"))
+    ap.add_argument("--split", default="mod:5:4")
+    ap.add_argument("--sroie-lines", type=int, default=2000)
+    ap.add_argument("--zh-lines", type=int, default=300)
+    ap.add_argument("--zh-seed", type=int, default=12345, help="12345 is the held-out set; fit on another seed")
+    ap.add_argument("--zh-real-lines", type=int, default=zh_real_lines,
+                    help="real Chinese sentences the LM corpus holds out (news, reviews), rendered")
+    ap.add_argument("--zh-real-skip", type=int, default=0,
+                    help=f"skip the first K of them; a calibration fit must skip the {REAL_EVAL_TEXTS:,} evaluation ones")
+
+
+def load_samples(args, charset, fake: bool = False, sroie_pad: int = 0) -> List[Sample]:
+    """The sets ``add_set_arguments`` asked for: SROIE lines (when the data is there), rendered Chinese
+    bill lines (source "zh") and real clauses ("zh_real")."""
+    samples: List[Sample] = []
+    if args.sroie_lines > 0 and (args.sroie / "box").is_dir():
+        samples += sroie_samples(args.sroie, parse_split(args.split), args.sroie_lines, charset, load_images=not fake,
+                                 pad=sroie_pad)
+    if args.zh_lines > 0:
+        samples += rendered_samples("zh", zh_texts(args.zh_lines, args.zh_seed), charset, fake)
+    if args.zh_real_lines > 0:
+        samples += rendered_samples("zh_real", zh_real_texts(args.zh_real_lines, skip=args.zh_real_skip), charset, fake)
+    return samples
+
+
+def held_out_in_fit(args) -> Optional[str]:
+    """Why fitting a calibration on these sets would fit on held-out data, or None when it would not."""
+    if args.zh_seed == 12345 and args.zh_lines > 0:
+        return "--fit-calibration on --zh-seed 12345 would fit on the held-out Chinese set"
+    if args.zh_real_lines > 0 and args.zh_real_skip < REAL_EVAL_TEXTS:
+        return (f"--fit-calibration on the first {REAL_EVAL_TEXTS:,} real clauses would fit on the evaluation ones "
+                f"(use --zh-real-skip {REAL_EVAL_TEXTS})")
+    if args.sroie_lines > 0 and (args.sroie / "box").is_dir() and 4 in parse_split(args.split)[1]:
+        return "--fit-calibration on SROIE ids % 5 == 4 would fit on the eval receipts"
+    return None
+
+
 def default_model_path(model: Optional[str]) -> Path:
     from ocrforge.recognition.predictor import DEFAULT_MODEL
 
@@ -379,15 +418,7 @@ def fit_calibration(args, runs: Dict[str, Tuple[SetRun, List[str]]], decoders: D
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="greedy vs beam vs beam+LM decoding benchmark")
-    ap.add_argument("--sroie", type=Path, default=Path("/work/shared/data/sroie"))
-    ap.add_argument("--split", default="mod:5:4")
-    ap.add_argument("--sroie-lines", type=int, default=2000)
-    ap.add_argument("--zh-lines", type=int, default=300)
-    ap.add_argument("--zh-seed", type=int, default=12345, help="12345 is the held-out set; fit on another seed")
-    ap.add_argument("--zh-real-lines", type=int, default=0,
-                    help="real Chinese sentences the LM corpus holds out (news, reviews), rendered")
-    ap.add_argument("--zh-real-skip", type=int, default=0,
-                    help=f"skip the first K of them; a calibration fit must skip the {REAL_EVAL_TEXTS:,} evaluation ones")
+    add_set_arguments(ap, zh_real_lines=0)
     ap.add_argument("--model", default=None, help="recognizer ONNX (default: the shipped one)")
     ap.add_argument("--fusion-model", default=None, help="a second recognizer for fusion on low-confidence lines")
     ap.add_argument("--fusion-threshold", type=float, default=0.8)
@@ -413,26 +444,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.long_cjk_chars = args.long_cjk_chars or None
     args.argv = list(sys.argv[1:] if argv is None else argv)
 
-    if args.fit_calibration and args.zh_seed == 12345 and args.zh_lines > 0:
-        print("bench_decoding: --fit-calibration on --zh-seed 12345 would fit on the held-out Chinese set", file=sys.stderr)
-        return 2
-    if args.fit_calibration and args.zh_real_lines > 0 and args.zh_real_skip < REAL_EVAL_TEXTS:
-        print(f"bench_decoding: --fit-calibration on the first {REAL_EVAL_TEXTS:,} real clauses would fit on the evaluation ones "
-              f"(use --zh-real-skip {REAL_EVAL_TEXTS})", file=sys.stderr)
-        return 2
-    if args.fit_calibration and args.sroie_lines > 0 and (args.sroie / "box").is_dir() and 4 in parse_split(args.split)[1]:
-        print("bench_decoding: --fit-calibration on SROIE ids % 5 == 4 would fit on the eval receipts", file=sys.stderr)
+    refused = held_out_in_fit(args) if args.fit_calibration else None
+    if refused:
+        print(f"bench_decoding: {refused}", file=sys.stderr)
         return 2
 
     charset = load_charset()
-    split = parse_split(args.split)
-    samples: List[Sample] = []
-    if args.sroie_lines > 0 and (args.sroie / "box").is_dir():
-        samples += sroie_samples(args.sroie, split, args.sroie_lines, charset, load_images=not args.fake)
-    if args.zh_lines > 0:
-        samples += rendered_samples("zh", zh_texts(args.zh_lines, args.zh_seed), charset, args.fake)
-    if args.zh_real_lines > 0:
-        samples += rendered_samples("zh_real", zh_real_texts(args.zh_real_lines, skip=args.zh_real_skip), charset, args.fake)
+    samples = load_samples(args, charset, fake=args.fake)
     if not samples:
         print("bench_decoding: no samples (check --sroie / --zh-lines)", file=sys.stderr)
         return 2

@@ -34,8 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_decoding import (REAL_EVAL_TEXTS, parse_split, rendered_samples, sroie_samples, zh_real_texts,  # noqa: E402
-                            zh_texts)
+from bench_decoding import add_set_arguments, held_out_in_fit, load_samples  # noqa: E402
 from ocrforge.errors import ConfigError  # noqa: E402
 from ocrforge.pipeline import DEFAULT_DECODER  # noqa: E402
 from ocrforge.postprocess.beam import DecoderOptions, make_decoder  # noqa: E402
@@ -47,19 +46,17 @@ from ocrforge.recognition.views import VIEW_ORDER  # noqa: E402
 from ocrforge.document import split_words  # noqa: E402
 
 
+SET_NAMES = {"sroie": "sroie", "zh": "zh_bills", "zh_real": "zh_real"}  # bench_decoding's sources
+
+
 def load_sets(args, charset) -> Dict[str, Tuple[list, List[str], bool]]:
     """name -> (crops, references, case-insensitive?)"""
     sets: Dict[str, Tuple[list, List[str], bool]] = {}
-    if args.sroie_lines > 0 and (args.sroie / "box").is_dir():
-        s = sroie_samples(args.sroie, parse_split(args.split), args.sroie_lines, charset, True, pad=args.sroie_pad)
-        sets["sroie"] = ([x.crop for x in s], [x.text for x in s], True)
-    if args.zh_lines > 0:
-        s = rendered_samples("zh", zh_texts(args.zh_lines, seed=args.zh_seed), charset, fake=False)
-        sets["zh_bills"] = ([x.crop for x in s], [x.text for x in s], False)
-    if args.zh_real_lines > 0:
-        s = rendered_samples("zh_real", zh_real_texts(args.zh_real_lines, skip=args.zh_real_skip), charset, fake=False)
-        sets["zh_real"] = ([x.crop for x in s], [x.text for x in s], False)
-    return {k: v for k, v in sets.items() if v[0]}
+    for sample in load_samples(args, charset, sroie_pad=args.sroie_pad):
+        crops, refs, _ = sets.setdefault(SET_NAMES[sample.source], ([], [], sample.source == "sroie"))
+        crops.append(sample.crop)
+        refs.append(sample.text)
+    return sets
 
 
 def read(rec: TextRecognizer, dec, crops: list, views: int, batch: int = 64) -> Tuple[list, float]:
@@ -147,14 +144,8 @@ def fit_views(args, rec: TextRecognizer, dec, sets, cal: ReadingCalibration) -> 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="view fusion: CER, accuracy, ECE and time with 0..4 views")
-    ap.add_argument("--sroie", type=Path, default=Path("/work/shared/data/sroie"))
-    ap.add_argument("--split", default="mod:5:4")
-    ap.add_argument("--sroie-lines", type=int, default=2000)
+    add_set_arguments(ap, zh_real_lines=300)
     ap.add_argument("--sroie-pad", type=int, default=2, help="px added around each SROIE box (ocrbench: 2)")
-    ap.add_argument("--zh-lines", type=int, default=300)
-    ap.add_argument("--zh-seed", type=int, default=12345, help="12345 is the held-out set; fit on another seed")
-    ap.add_argument("--zh-real-lines", type=int, default=300)
-    ap.add_argument("--zh-real-skip", type=int, default=0)
     ap.add_argument("--views", default="0,2,4", help="comma list of view counts to compare (0 = plain)")
     ap.add_argument("--model", default=None, help="recognizer ONNX (default: the shipped one)")
     ap.add_argument("--threads", type=int, default=2)
@@ -178,12 +169,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     model = Path(args.model) if args.model else DEFAULT_MODEL
     if args.fit_calibration:
-        held_out = [args.zh_lines > 0 and args.zh_seed == 12345,
-                    args.zh_real_lines > 0 and args.zh_real_skip < REAL_EVAL_TEXTS,
-                    args.sroie_lines > 0 and 4 in parse_split(args.split)[1]]
-        if any(held_out):
-            print("bench_views: --fit-calibration must not see the held-out sets (zh seed 12345, the first "
-                  f"{REAL_EVAL_TEXTS:,} real clauses, SROIE ids % 5 == 4)", file=sys.stderr)
+        refused = held_out_in_fit(args)
+        if refused:
+            print(f"bench_views: {refused}", file=sys.stderr)
             return 2
         cal = ReadingCalibration.load(args.fit_calibration, model_path=model)
         # the readings are scored as the recognizer scores them before any views map
