@@ -78,11 +78,10 @@ class PipelineConfig:
             raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise ConfigError(f"max_pixels must be positive, got {self.max_pixels}")
-        from .recognition.views import view_names
+        from .recognition.views import check_view_threshold, view_names
 
         view_names(self.views)  # ConfigError unless 0-4
-        if not 0.0 <= self.view_threshold <= 1.0:
-            raise ConfigError(f"view_threshold must be within [0, 1], got {self.view_threshold!r}")
+        check_view_threshold(self.view_threshold)  # ConfigError unless within [0, 1]
         if not isinstance(self.preprocess, str) or not self.preprocess.strip():
             raise ConfigError(f"preprocess must be 'auto', 'none' or a comma list of steps, got {self.preprocess!r}")
 

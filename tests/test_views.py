@@ -168,6 +168,9 @@ def test_pipeline_setting_reaches_the_recognizer_and_the_metadata():
     assert ocr.metadata()["views"] == 2 and "views" not in OCR(threads=1).metadata()
     with pytest.raises(ConfigError, match="views"):
         OCR(views=7)
+    for bad in (1.5, -0.1, True, "0.5"):
+        with pytest.raises(ConfigError, match=r"view_threshold must be within \[0, 1\]"):
+            OCR(view_threshold=bad)
 
 
 def test_sample_receipt_reads_with_views():

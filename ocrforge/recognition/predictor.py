@@ -15,13 +15,13 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import ConfigError, InputError, ModelError
+from ..errors import InputError, ModelError
 from ..postprocess.calibration import ReadingCalibration, resolve_calibration
 from ..postprocess.ctc import GreedyDecoder, decode_lines
 from ..postprocess.fusion import vote_texts
 from .charset import Charset, load_charset
 from .preprocess import frames_for_width, pad_batch, resize_line
-from .views import VIEWS, view_names
+from .views import VIEWS, check_view_threshold, view_names
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # The shipped zh+en recognizer with its classification head in INT8 (export.onnx_rec.quantize_recognizer
@@ -66,9 +66,7 @@ class TextRecognizer:
         # View fusion (recognition.views): lines read below view_threshold are read again in
         # `views` other views and the texts voted on; 0 = off.
         self.views = view_names(views)
-        if not 0.0 <= float(view_threshold) <= 1.0:
-            raise ConfigError(f"view_threshold must be within [0, 1], got {view_threshold!r}")
-        self.view_threshold = float(view_threshold)
+        self.view_threshold = check_view_threshold(view_threshold)
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
         if not self.model_path.is_file():

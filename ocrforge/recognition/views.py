@@ -46,3 +46,10 @@ def view_names(count: int) -> Tuple[str, ...]:
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 0 <= count <= len(VIEW_ORDER):
         raise ConfigError(f"views must be an integer from 0 to {len(VIEW_ORDER)}, got {count!r}")
     return VIEW_ORDER[: int(count)]
+
+
+def check_view_threshold(value: float) -> float:
+    """A confidence below which a line counts as unsure, checked to lie in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"view_threshold must be within [0, 1], got {value!r}")
+    return float(value)
