@@ -144,8 +144,11 @@ class LineMix:
             self.echo_pool: List = []
             self.synth = None
         else:
-            self.synth = self._load(cfg.synth, cfg.synth_kinds)
+            # no synthetic source at all: a fine-tune on real lines only (training.finetune)
+            self.synth = self._load(cfg.synth, cfg.synth_kinds) if cfg.synth else None
         self.real = self._load(cfg.real) if cfg.real else None
+        if self.online is None and self.synth is None and self.real is None:
+            raise ValueError("no training lines: give synth or real line LMDBs")
         self.real_augment = build_real_line_augment(cfg.real_augment) if cfg.real_augment > 0 else None
 
     def close(self) -> None:
@@ -159,7 +162,7 @@ class LineMix:
 
     def describe(self) -> str:
         synth = (f"synthetic lines rendered online by {self.cfg.synth_online_workers} workers" if self.online is not None
-                 else f"{self.synth.total} synthetic lines")
+                 else f"{self.synth.total} synthetic lines" if self.synth is not None else "no synthetic lines")
         return synth + (f", {self.real.total} real lines" if self.real else "")
 
     def _usable(self, text: str, width: int, meta: dict, kinds) -> bool:
@@ -204,7 +207,8 @@ class LineMix:
         self.synth = BucketSampler(records, self.cfg, self.rng, self.width_stride)
 
     def next_batch(self):
-        use_real = self.real is not None and self.rng.random() < self.cfg.real_ratio
+        use_real = self.real is not None and (self.rng.random() < self.cfg.real_ratio
+                                              or (self.online is None and self.synth is None))
         if self.online is not None and not use_real:
             x, widths, texts, metas = self._next_online()
             x = x if isinstance(x, torch.Tensor) else torch.from_numpy(x)
@@ -491,7 +495,8 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
                 if cfg.val_synth:
                     metrics.update({f"synth_{k}": v for k, v in evaluate(model, [cfg.val_synth], charset, cfg.val_lines, device).items()})
                 if cfg.val_real:
-                    metrics.update({f"real_{k}": v for k, v in evaluate(model, cfg.val_real, charset, cfg.val_lines, device, casefold=True).items()})
+                    metrics.update({f"real_{k}": v for k, v in evaluate(model, cfg.val_real, charset, cfg.val_lines, device,
+                                                                        casefold=cfg.val_real_casefold).items()})
                 score = np.mean([metrics[k] for k in ("synth_cer", "real_cer") if k in metrics]) if metrics else float(np.mean(loss_window or [0]))
                 valw.writerow([step, round(elapsed_before + time.time() - t_start, 1), json.dumps(metrics)])
                 valf.flush()

@@ -30,6 +30,7 @@ class RecTrainConfig(YamlConfig):
     synth_echo: float = 1.0  # > 1: reuse each online batch ~this many times (rendering-bound machines)
     val_synth: Optional[str] = "~/.cache/ocrforge/data/rec_val_heldout"  # held-out fonts
     val_real: List[str] = field(default_factory=list)
+    val_real_casefold: bool = True  # SROIE's transcripts are all capitals; a user's own lines keep their case
     val_lines: int = 1000  # per validation set, to keep validation under a minute on 2 cores
     tokens_per_batch: int = 10000  # batch_size x sequence_length (frames = width / 4)
     max_batch: int = 192

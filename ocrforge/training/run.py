@@ -72,7 +72,13 @@ def load_run_config(cls: Type[C], args, command: str) -> C:
 def init_weights_from(model: torch.nn.Module, checkpoint: str) -> str:
     """Copy every tensor whose name and shape match (e.g. a Latin model's CNN and BiLSTM into a
     zh+en model whose CTC head differs); returns a one-line report."""
-    state = torch.load(Path(checkpoint).expanduser(), map_location="cpu", weights_only=False)["model"]
+    path = Path(checkpoint).expanduser()
+    if path.suffix == ".npz":  # a weights archive (training.base_weights), e.g. the shipped recognizer's
+        from .base_weights import load_base_weights
+
+        state = {k: torch.from_numpy(v) for k, v in load_base_weights(path)[2].items()}
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=False)["model"]
     own = model.state_dict()
     taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(taken)
