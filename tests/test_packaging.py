@@ -56,7 +56,8 @@ def test_built_wheel_requires_no_torch_and_ships_data(tmp_path):
     assert any(_name(r) == "torch" and 'extra == "train"' in r for r in requires)
     assert "ocrforge/recognition/charset_v1.txt" in names
     assert "ocrforge/cli.py" in names and "ocrforge/pipeline.py" in names
-    for model in sorted((REPO / "ocrforge" / "models").glob("*.onnx")):
+    models = REPO / "ocrforge" / "models"
+    for model in sorted([*models.glob("*.onnx"), *models.glob("*.weights.npz")]):  # npz: `train finetune`'s start
         assert f"ocrforge/models/{model.name}" in names, f"{model.name} is not shipped in the wheel"
 
 
