@@ -49,7 +49,7 @@ COMMANDS: List[Command] = [
     Command("synth", ("ocrforge.data.synth_lines", "ocrforge.data.synth_pages"), "generate synthetic training data",
             group=True),
     Command("data", ("ocrforge.data.rec_datasets",), "prepare labelled data for training", group=True),
-    Command("train", ("ocrforge.training.det", "ocrforge.training.rec"), "train models (needs the [train] extra)",
+    Command("train", ("ocrforge.training.det", "ocrforge.training.rec", "ocrforge.training.finetune"), "train models (needs the [train] extra)",
             group=True),
     Command("export", ("ocrforge.export.onnx_rec", "ocrforge.detection.export", "ocrforge.export.mobile"), "export trained models to ONNX / INT8", group=True),
     Command("lm", ("ocrforge.postprocess.lm_cli",), "build / inspect character n-gram language models"),

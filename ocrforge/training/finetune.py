@@ -1,0 +1,315 @@
+"""``ocrforge train finetune DATA... --out RUN``: the shipped recognizer fine-tuned on your own lines.
+
+One command from labelled data to a model the reader uses (``--rec-model RUN/model_int8.onnx``):
+
+1. read the data as it is: SROIE-style folders (``img/`` + ``box/`` csv), PaddleOCR label files
+   (``path<TAB>text``) or line LMDBs (deep-text-recognition-benchmark layout); lines with characters
+   outside the charset are counted and left out, never trained on a wrong label;
+2. keep ``val_fraction`` of the lines apart (by a hash of source and position, so a resumed run
+   and a re-run split the same way) and write both parts as LMDBs in the run folder;
+3. train from the shipped weights (``training.base_weights``) on those lines, with a share of
+   synthetic lines rendered on the fly so the model keeps what it knew (``synth_ratio``), on the
+   usual resumable run (checkpoints every few minutes, ``--resume``);
+4. export the best checkpoint (lowest validation CER) to ONNX with the shipped INT8 head, and read
+   the validation lines with the shipped model and the new one: the report says which is better.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from ..errors import InputError
+
+Log = Callable[[str], None]
+KINDS = ("sroie", "paddle", "lmdb")
+
+
+@dataclass
+class FinetuneOptions:
+    sources: List[str]
+    out: str
+    steps: int = 1500
+    val_fraction: float = 0.1
+    lr: float = 2e-4
+    synth_ratio: float = 0.25  # batches of synthetic lines rendered on the fly (needs the fonts); 0: none
+    real_augment: float = 0.5
+    casefold: bool = False  # the labels ignore case (SROIE's are all capitals): score and train case-blind
+    base: Optional[str] = None  # weights archive (.npz) or training checkpoint; None: the shipped recognizer
+    threads: int = 2
+    seed: int = 0
+    max_minutes: Optional[float] = None
+    tokens_per_batch: int = 4000  # a CPU-sized batch (the GPU recipes use 10,000)
+    int8: str = "head"  # as the shipped model; "none": FP32 only
+
+    def validate(self) -> "FinetuneOptions":
+        if not self.sources:
+            raise InputError("give at least one data source (folder, label file or LMDB)")
+        if self.steps < 1:
+            raise InputError("--steps must be at least 1")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise InputError("--val-fraction must be between 0 and 1")
+        if not 0.0 <= self.synth_ratio < 1.0:
+            raise InputError("--synth-ratio must be in [0, 1)")
+        if self.int8 not in ("head", "dynamic", "none"):
+            raise InputError("--int8 must be head, dynamic or none")
+        return self
+
+
+# ------------------------------------------------------------------------------------------
+# Data: whatever the user has -> train / val line LMDBs in the run folder
+# ------------------------------------------------------------------------------------------
+
+
+def source_kind(path: Path) -> str:
+    """sroie (img/ + box/), lmdb (data.mdb) or paddle (a label file)."""
+    if path.is_dir():
+        if (path / "data.mdb").is_file() or any(path.glob("*/data.mdb")):  # one LMDB or a folder of shards
+            return "lmdb"
+        if (path / "img").is_dir() and (path / "box").is_dir():
+            return "sroie"
+        raise InputError(f"{path}: a folder must hold img/ and box/ (SROIE layout) or data.mdb (a line LMDB)")
+    if path.is_file():
+        return "paddle"
+    raise InputError(f"data not found: {path}")
+
+
+def iter_source(path: Path, kind: str, seed: int) -> Iterator[Tuple[np.ndarray, str, dict]]:
+    from ..data.rec_datasets import iter_paddle_labels, iter_sroie_lines, open_line_sources
+
+    if kind == "sroie":
+        yield from iter_sroie_lines(path, "all", pad_range=(1, 5), seed=seed)
+    elif kind == "paddle":
+        yield from iter_paddle_labels(path)
+    else:
+        for src in open_line_sources(str(path)):
+            for key, _, text, meta in src.index():
+                yield src.image(key), text, dict(meta)
+
+
+def in_validation(source: str, index: int, fraction: float) -> bool:
+    """A fixed, order-independent split: the same line is always on the same side."""
+    return zlib.crc32(f"{source}\0{index}".encode()) % 10000 < fraction * 10000
+
+
+@dataclass
+class PreparedData:
+    train: str
+    val: str
+    train_lines: int
+    val_lines: int
+    skipped: int  # lines with characters outside the charset (or empty labels)
+    missing_chars: List[str] = field(default_factory=list)  # a few of those characters, to show the user
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prepare_data(opts: FinetuneOptions, charset, log: Log) -> PreparedData:
+    """Split and write the user's lines once; a resumed run with the same sources reuses them."""
+    from ..data.rec_datasets import write_line_lmdb
+
+    out = Path(opts.out).expanduser() / "data"
+    marker = out / "prepared.json"
+    key = {"sources": [str(Path(s).expanduser().resolve()) for s in opts.sources],
+           "val_fraction": opts.val_fraction, "seed": opts.seed}
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("key") == key:
+            log(f"data: reusing {out} ({done['data']['train_lines']} train / {done['data']['val_lines']} val lines)")
+            return PreparedData(**done["data"])
+    kinds = [(Path(s).expanduser(), source_kind(Path(s).expanduser())) for s in opts.sources]
+    train, val, missing = [], [], set()
+    skipped = 0
+    for path, kind in kinds:
+        for i, (img, text, meta) in enumerate(iter_source(path, kind, opts.seed)):
+            norm = charset.normalize(text).strip()
+            if not norm or not charset.covers(norm):
+                skipped += 1
+                missing.update(ch for ch in norm if not charset.covers(ch))
+                continue
+            meta = dict(meta, casefold=True) if opts.casefold else meta
+            (val if in_validation(str(path), i, opts.val_fraction) else train).append((img, norm, meta))
+    if not train or not val:
+        raise InputError(f"{len(train)} training and {len(val)} validation lines usable in {', '.join(opts.sources)} "
+                         f"({skipped} left out): need both (more data, or another --val-fraction)")
+    for part in ("train", "val"):  # a half-written part from a killed run is rewritten whole
+        target = out / part
+        if target.exists():
+            for f in target.iterdir():
+                f.unlink()
+    data = PreparedData(str(out / "train"), str(out / "val"), write_line_lmdb(out / "train", train),
+                        write_line_lmdb(out / "val", val), skipped, sorted(missing)[:20])
+    marker.write_text(json.dumps({"key": key, "data": data.to_dict()}, ensure_ascii=False, indent=1))
+    log(f"data: {data.train_lines} train / {data.val_lines} val lines"
+        + (f"; {skipped} left out (characters outside the charset, e.g. {''.join(data.missing_chars[:10])})" if skipped else ""))
+    return data
+
+
+# ------------------------------------------------------------------------------------------
+# Train, export, compare
+# ------------------------------------------------------------------------------------------
+
+
+def train_config(opts: FinetuneOptions, data: PreparedData, architecture: str):
+    from .rec_config import RecTrainConfig
+
+    return RecTrainConfig(
+        model=architecture or "crnn_mobilenetv3_small",
+        init_from=str(base_path(opts)),
+        synth=[],
+        synth_online_workers=1 if opts.synth_ratio > 0 else 0,
+        real=[data.train],
+        real_ratio=1.0 - opts.synth_ratio,
+        real_augment=opts.real_augment,
+        case_neutral_fold=opts.casefold,
+        val_synth=None,
+        val_real=[data.val],
+        val_real_casefold=opts.casefold,
+        val_lines=min(1000, data.val_lines),
+        tokens_per_batch=opts.tokens_per_batch,
+        max_batch=128,
+        lr=opts.lr,
+        warmup_steps=min(100, max(1, opts.steps // 10)),
+        restart_steps=opts.steps,
+        restart_mult=1,
+        min_lr=opts.lr / 20,
+        max_steps=opts.steps,
+        max_minutes=opts.max_minutes,
+        threads=opts.threads,
+        checkpoint_minutes=5.0,
+        val_every=max(1, min(250, opts.steps // 6)),
+        log_every=max(1, min(20, opts.steps // 10)),
+        seed=opts.seed,
+        out=str(Path(opts.out).expanduser() / "train"),
+    )
+
+
+def base_path(opts: FinetuneOptions) -> Path:
+    from .base_weights import shipped_base_weights
+
+    path = Path(opts.base).expanduser() if opts.base else shipped_base_weights()
+    if not path.is_file():
+        raise InputError(f"base weights not found: {path}")
+    return path
+
+
+def base_architecture(path: Path) -> str:
+    if path.suffix == ".npz":
+        from .base_weights import load_base_weights
+
+        return load_base_weights(path)[0]
+    import torch
+
+    return str(torch.load(path, map_location="cpu", weights_only=False).get("train_config", {}).get("model", ""))
+
+
+def validation_cer(model_path: Optional[Path], val_lmdb: str, casefold: bool, threads: int) -> Dict[str, float]:
+    """CER and line accuracy of an ONNX recognizer on the validation lines, read as the pipeline
+    reads them (default decoder; the shipped model with its calibration, a new one with raw scores)."""
+    from ..data.rec_datasets import LmdbLines
+    from ..recognition.predictor import TextRecognizer
+    from ..postprocess.beam import DecoderOptions, make_decoder
+    from rapidfuzz.distance import Levenshtein
+
+    rec = TextRecognizer(str(model_path) if model_path else None, threads=threads)
+    src = LmdbLines(Path(val_lmdb))
+    records = src.index()[:2000]
+    crops = [src.image(k) for k, *_ in records]
+    refs = [t for _, _, t, _ in records]
+    decoder = make_decoder(rec.charset, DecoderOptions(kind="auto"))  # the pipeline's default
+    hyps = [r.text for r in rec.recognize(crops, decoder=decoder)]
+    if casefold:
+        refs, hyps = [r.upper() for r in refs], [h.upper() for h in hyps]
+    errors = sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps))
+    return {"cer": errors / max(1, sum(len(r) for r in refs)),
+            "line_accuracy": float(np.mean([r == h for r, h in zip(refs, hyps)])), "lines": len(refs)}
+
+
+def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> dict:
+    from ..export.onnx_rec import export_recognizer, int8_path, quantize_recognizer
+    from ..recognition.charset import load_charset
+    from .rec import train
+
+    opts = opts.validate()
+    out = Path(opts.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    data = prepare_data(opts, load_charset("v1"), log)
+    base = base_path(opts)
+    cfg = train_config(opts, data, base_architecture(base))
+    if opts.synth_ratio > 0:
+        _check_fonts(log)
+    last = train(cfg, resume=resume, log=log)
+    best = Path(cfg.out) / "best.pt"
+    chosen = best if best.is_file() else last
+    fp32 = export_recognizer(chosen, out / "model.onnx", extra_metadata={"finetuned_from": base.name})
+    model = quantize_recognizer(fp32, int8_path(fp32), opts.int8) if opts.int8 != "none" else fp32
+    log(f"exported {chosen.name} -> {model}")
+    before = validation_cer(None, data.val, opts.casefold, opts.threads)
+    after = validation_cer(Path(model), data.val, opts.casefold, opts.threads)
+    report = {
+        "options": asdict(replace(opts, sources=[str(s) for s in opts.sources])),
+        "data": data.to_dict(),
+        "checkpoint": str(chosen),
+        "model": str(model),
+        "validation": {"shipped": before, "finetuned": after},
+        "better": after["cer"] < before["cer"],
+        "minutes": round((time.time() - started) / 60, 1),
+    }
+    (out / "finetune_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    verdict = "better" if report["better"] else "NOT better: keep the shipped model (more data or steps?)"
+    log(f"validation CER ({data.val_lines} lines): shipped {before['cer']:.2%} -> fine-tuned {after['cer']:.2%}: {verdict}")
+    log(f"use it: ocrforge read IMAGE --rec-model {model}")
+    return report
+
+
+def _check_fonts(log: Log) -> None:
+    """Synthetic lines need the fonts scripts/install_system_deps.sh installs; say so at once,
+    not from inside a rendering worker."""
+    from ..data.fonts import require_fonts
+
+    try:
+        require_fonts()
+    except Exception as exc:  # noqa: BLE001 - whatever is missing, the user's remedy is the same
+        raise InputError(f"synthetic lines need the training fonts ({exc}); install them with "
+                         "scripts/install_system_deps.sh or pass --synth-ratio 0") from None
+
+
+# ------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("finetune", help="fine-tune the shipped recognizer on your own labelled lines")
+    p.add_argument("sources", nargs="+", metavar="DATA",
+                   help="SROIE-style folder (img/, box/), PaddleOCR label file (path<TAB>text) or line LMDB")
+    p.add_argument("--out", required=True, help="run folder: data, checkpoints, model.onnx, finetune_report.json")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500: ~1 h on 2 CPU cores)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="lines kept apart to measure the result (0.1)")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--synth-ratio", type=float, default=0.25,
+                   help="share of batches of synthetic lines, so the model keeps what it knew (0: none)")
+    p.add_argument("--casefold", action="store_true", help="labels ignore case (e.g. SROIE's capitals)")
+    p.add_argument("--base", help="start from these weights (.npz archive or checkpoint) instead of the shipped ones")
+    p.add_argument("--int8", choices=["head", "dynamic", "none"], default="head")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, help="stop this invocation after so many minutes (resume later)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out with the same schedule")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    opts = FinetuneOptions(sources=list(args.sources), out=args.out, steps=args.steps, val_fraction=args.val_fraction,
+                           lr=args.lr, synth_ratio=args.synth_ratio, casefold=args.casefold, base=args.base,
+                           int8=args.int8, threads=args.threads, seed=args.seed, max_minutes=args.max_minutes)
+    finetune(opts, resume=args.resume, log=lambda m: print(m, flush=True))
+    return 0

@@ -1,0 +1,168 @@
+"""One-command fine-tuning of the shipped recognizer on a user's own lines (`ocrforge train finetune`),
+and the shipped PyTorch weights archive it starts from."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ocrforge.errors import InputError, ModelError  # noqa: E402
+from ocrforge.recognition.predictor import TextRecognizer  # noqa: E402
+from ocrforge.training.base_weights import (load_base_weights, model_from_base_weights, save_base_weights,  # noqa: E402
+                                            shipped_base_weights)
+from ocrforge.training.finetune import FinetuneOptions, finetune, in_validation, source_kind  # noqa: E402
+
+TEXTS = ["TOTAL 12.50", "CASH 20.00", "CHANGE 7.50", "GST 0.71", "QTY 2", "合计 8.80", "发票号码 0421", "数量 3",
+         "SUBTOTAL 9.90", "ROUNDING 0.01", "单价 4.40", "TEL 03-5512", "ITEM 001", "金额 16.00", "VISA 45.10",
+         "DATE 2018-03-01", "日期 2019", "TAX 1.20", "THANK YOU", "收款 100"]
+
+
+def render(text: str) -> np.ndarray:
+    """A plain dark-on-light line; Chinese is drawn as boxes by Hershey fonts, which is fine here:
+    the tests check plumbing (data, training, export, comparison), not accuracy."""
+    img = np.full((40, 16 + 18 * len(text), 3), 235, np.uint8)
+    cv2.putText(img, text.encode("ascii", "replace").decode(), (6, 29), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (30, 30, 30), 2)
+    return img
+
+
+@pytest.fixture(scope="module")
+def paddle_labels(tmp_path_factory):
+    root = tmp_path_factory.mktemp("user_data")
+    (root / "img").mkdir()
+    rows = []
+    for i, text in enumerate(TEXTS * 2):
+        cv2.imwrite(str(root / "img" / f"{i}.png"), render(text))
+        rows.append(f"img/{i}.png\t{text}")
+    rows.append("img/missing.png\tNOT THERE")  # an unreadable image is left out, not fatal
+    (root / "labels.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return root / "labels.txt"
+
+
+# ------------------------------------------------------------------------------------------ weights archive
+
+
+def test_shipped_weights_archive_reads_like_the_shipped_fp32_onnx():
+    """The archive is the model the shipped ONNX was exported from: same greedy text on plain lines."""
+    from ocrforge.postprocess.ctc import greedy_decode
+    from ocrforge.recognition.preprocess import pad_batch, resize_line
+
+    onnx = TextRecognizer(str(shipped_base_weights().with_name("rec_crnn_mobilenetv3_small.onnx")), calibration="none")
+    model = model_from_base_weights(shipped_base_weights())
+    lines = [render(t) for t in TEXTS]
+    same = 0
+    with torch.no_grad():
+        for img in lines:
+            ref = onnx.recognize([img])[0]  # one line a call: a padded batch changes a BiLSTM's reading
+            x, _ = pad_batch([resize_line(img, 32)])
+            probs = torch.softmax(model(torch.from_numpy(x)), -1)[0].numpy()
+            same += greedy_decode(probs, onnx.charset).text == ref.text
+    assert same >= len(lines) - 1  # float16 storage may flip one borderline character
+
+
+def test_weights_archive_round_trip_and_refusals(tmp_path):
+    from ocrforge.recognition.model import build_model
+
+    model = build_model("crnn_mobilenetv3_small", num_classes=97)
+    ckpt = tmp_path / "run.pt"
+    torch.save({"model": model.state_dict(), "model_config": model.cfg.__dict__,
+                "train_config": {"model": "crnn_mobilenetv3_small"}}, ckpt)
+    archive = save_base_weights(ckpt, tmp_path / "w.weights.npz")
+    architecture, config, state = load_base_weights(archive)
+    assert architecture == "crnn_mobilenetv3_small" and config["num_classes"] == 97
+    for name, tensor in model.state_dict().items():
+        expected = tensor.numpy()
+        assert state[name].shape == expected.shape
+        if expected.dtype == np.float32:
+            assert state[name].dtype == np.float32
+            np.testing.assert_allclose(state[name], expected, rtol=1e-3, atol=1e-4)  # float16 storage
+    (tmp_path / "junk.npz").write_bytes(b"not an archive")
+    with pytest.raises(ModelError):
+        load_base_weights(tmp_path / "junk.npz")
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(ModelError, match="no model config"):
+        load_base_weights(tmp_path / "plain.npz")
+    with pytest.raises(InputError):
+        load_base_weights(tmp_path / "absent.npz")
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def test_source_kinds_and_clear_errors(tmp_path, paddle_labels):
+    assert source_kind(paddle_labels) == "paddle"
+    sroie = tmp_path / "receipts"
+    (sroie / "img").mkdir(parents=True)
+    (sroie / "box").mkdir()
+    assert source_kind(sroie) == "sroie"
+    with pytest.raises(InputError, match="img/ and box/"):
+        source_kind(tmp_path)
+    with pytest.raises(InputError, match="not found"):
+        source_kind(tmp_path / "nowhere")
+
+
+def test_validation_split_is_fixed_and_near_the_fraction():
+    picks = [in_validation("data", i, 0.2) for i in range(5000)]
+    assert picks == [in_validation("data", i, 0.2) for i in range(5000)]
+    assert 0.17 < np.mean(picks) < 0.23
+    assert picks != [in_validation("other", i, 0.2) for i in range(5000)]
+
+
+def test_no_usable_lines_is_an_input_error(tmp_path):
+    root = tmp_path / "d"
+    (root / "img").mkdir(parents=True)
+    cv2.imwrite(str(root / "img" / "0.png"), render("x"))
+    (root / "labels.txt").write_text("img/0.png\t\U0001F600\U0001F601\n", encoding="utf-8")  # emoji: not in the charset
+    with pytest.raises(InputError, match="0 training and 0 validation lines"):
+        finetune(FinetuneOptions([str(root / "labels.txt")], str(tmp_path / "run"), steps=1, synth_ratio=0.0),
+                 log=lambda m: None)
+
+
+@pytest.mark.parametrize("bad", [dict(steps=0), dict(val_fraction=1.0), dict(synth_ratio=1.0), dict(sources=[])])
+def test_bad_options_are_refused(tmp_path, bad):
+    opts = {"sources": ["x"], "out": str(tmp_path), **bad}
+    with pytest.raises(InputError):
+        FinetuneOptions(**opts).validate()
+
+
+# ------------------------------------------------------------------------------------------ the whole run
+
+
+def test_finetune_end_to_end_then_resume(tmp_path, paddle_labels):
+    out = tmp_path / "run"
+    logs = []
+    opts = FinetuneOptions([str(paddle_labels)], str(out), steps=2, val_fraction=0.25, synth_ratio=0.0, threads=1)
+    report = finetune(opts, log=logs.append)
+    assert any(line.startswith("initialized 260/260 tensors from") for line in logs)  # started from the shipped weights
+    data = report["data"]
+    assert data["train_lines"] + data["val_lines"] == 2 * len(TEXTS) and data["val_lines"] > 0
+    model = out / "model_int8.onnx"
+    assert model.is_file() and (out / "model.onnx").is_file()
+    assert json.loads((out / "finetune_report.json").read_text())["model"] == str(model)
+    for side in ("shipped", "finetuned"):
+        v = report["validation"][side]
+        assert v["lines"] == data["val_lines"] and 0.0 <= v["cer"]
+    assert report["better"] == (report["validation"]["finetuned"]["cer"] < report["validation"]["shipped"]["cer"])
+    rec = TextRecognizer(str(model), calibration="none")
+    assert len(rec.recognize([render("TOTAL 3.00")])) == 1
+    # A resumed run reuses the prepared data and continues the same schedule to its end.
+    logs.clear()
+    finetune(FinetuneOptions([str(paddle_labels)], str(out), steps=3, val_fraction=0.25, synth_ratio=0.0, threads=1),
+             resume=True, log=logs.append)
+    assert any("reusing" in line for line in logs)
+    assert any(line.startswith("resumed from") and "at step 2" in line for line in logs)
+    assert torch.load(out / "train" / "last.pt", map_location="cpu", weights_only=False)["step"] == 3
+
+
+def test_cli_bad_data_is_one_line_and_non_zero(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "ocrforge.cli", "train", "finetune", str(tmp_path / "nothing"),
+                        "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
+    assert "data not found" in r.stderr
