@@ -45,9 +45,9 @@ if str(ROOT) not in sys.path:
 
 from ocrforge.postprocess.beam import BeamConfig, BeamSearchDecoder, SelectiveLMDecoder  # noqa: E402
 from ocrforge.errors import ConfigError, ModelError  # noqa: E402
-from ocrforge.postprocess.calibration import (CALIBRATORS, DEFAULT_MIN_CJK_CHARS, ReadingCalibration,  # noqa: E402
-                                              _file_sha256, calibration_path, ece, is_correct, line_group, reliability,
-                                              threshold_table, word_outcomes)
+from ocrforge.postprocess.calibration import (CALIBRATORS, DEFAULT_MIN_CJK_CHARS, ReadingCalibration,
+                                              fit_reading_calibration, reading_outcomes as outcomes,  # noqa: E402
+                                              _file_sha256, calibration_path, ece, reliability, threshold_table)
 from ocrforge.postprocess.ctc import DecodeResult, GreedyDecoder, decode_lines  # noqa: E402
 from ocrforge.postprocess.fusion import average_posteriors  # noqa: E402
 from ocrforge.postprocess.lm import load_lm  # noqa: E402
@@ -278,24 +278,6 @@ def predict(rec, crops, batch: int = 32) -> Tuple[List[np.ndarray], float]:
     return out, time.process_time() - t0
 
 
-def outcomes(results: Sequence[DecodeResult], refs: Sequence[str], casefold: bool,
-             min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, kind: Optional[str] = None,
-             long_cjk_chars: Optional[int] = None) -> Dict[str, Tuple[list, list, list, list]]:
-    """Raw scores, right/wrong, script group (``line_group`` of the line) and the decoder kind that
-    read it (``DecodeResult.decoder``: auto's lines are greedy or beam + LM readings; else ``kind``)
-    of every line and of every output word."""
-    ws, wy, wg, wk = [], [], [], []
-    for r, ref in zip(results, refs):
-        s, y = word_outcomes(r.text, list(r.char_scores), ref, casefold)
-        ws += s
-        wy += y
-        wg += [line_group(r.text, min_cjk_chars, long_cjk_chars)] * len(s)
-        wk += [r.decoder or kind] * len(s)
-    return {"line": ([r.confidence for r in results], [is_correct(r.text, ref, casefold) for r, ref in zip(results, refs)],
-                     [line_group(r.text, min_cjk_chars, long_cjk_chars) for r in results], [r.decoder or kind for r in results]),
-            "word": (ws, wy, wg, wk)}
-
-
 def calibrated(cal: ReadingCalibration, kinds: Sequence[str], level: str, raw: np.ndarray, groups: Sequence[str]) -> np.ndarray:
     """Each item through the map of its decoder kind and script group (as TextRecognizer applies them)."""
     out = np.empty(len(raw))
@@ -380,18 +362,9 @@ def default_model_path(model: Optional[str]) -> Path:
 
 def fit_calibration(args, runs: Dict[str, Tuple[SetRun, List[str]]], decoders: Dict, n_lines: Dict[str, int]) -> int:
     """Pool every set's (raw score, right?) per decoder, level and script group; fit; write the file."""
-    pooled: Dict[str, Dict[str, Dict[str, Tuple[list, list]]]] = {}
-    for source, (run, refs) in runs.items():
-        for name in decoders:
-            # each decoder's maps are fitted on its own readings (auto's as a whole: the fallback for
-            # readings that carry no decoder kind)
-            outs = outcomes(run.results[name], refs, casefold=source == "sroie", min_cjk_chars=args.min_cjk_chars, kind=name,
-                            long_cjk_chars=args.long_cjk_chars)
-            for level, (sc, ok, groups, _) in outs.items():
-                for v, y, g in zip(sc, ok, groups):
-                    acc = pooled.setdefault(name, {}).setdefault(level, {}).setdefault(g, ([], []))
-                    acc[0].append(v)
-                    acc[1].append(y)
+    # each decoder's maps are fitted on its own readings (auto's as a whole: the fallback for
+    # readings that carry no decoder kind)
+    sets = [({name: run.results[name] for name in decoders}, refs, source == "sroie") for source, (run, refs) in runs.items()]
     info: Dict = {"fitted_on": {"sroie_split": args.split if "sroie" in runs else None,
                                 "zh_seed": args.zh_seed if "zh" in runs else None,
                                 "zh_real_skip": args.zh_real_skip if "zh_real" in runs else None, "lines": n_lines},
@@ -402,16 +375,14 @@ def fit_calibration(args, runs: Dict[str, Tuple[SetRun, List[str]]], decoders: D
     if not args.fake:
         model = default_model_path(args.model)
         info.update(model=model.name, model_sha256=_file_sha256(model))
-    info["counts"] = {name: {lv: {g: len(v[0]) for g, v in groups.items()} for lv, groups in levels.items()}
-                      for name, levels in pooled.items()}
     try:
-        cal = ReadingCalibration.fit(pooled, args.method, min_cjk_chars=args.min_cjk_chars,
-                                     long_cjk_chars=args.long_cjk_chars, **info)
+        cal = fit_reading_calibration(sets, args.method, min_cjk_chars=args.min_cjk_chars,
+                                      long_cjk_chars=args.long_cjk_chars, **info)
     except ConfigError as exc:
         print(f"bench_decoding: {exc}", file=sys.stderr)
         return 2
     path = cal.save(args.fit_calibration)
-    print(f"bench_decoding: wrote {path} ({args.method}; {info['counts']}; pooled groups: {cal.info['pooled']})",
+    print(f"bench_decoding: wrote {path} ({args.method}; {cal.info['counts']}; pooled groups: {cal.info['pooled']})",
           file=sys.stderr)
     return 0
 

@@ -280,6 +280,47 @@ def word_outcomes(hyp: str, char_scores: Sequence[float], ref: str, casefold: bo
     return [word_score(char_scores[s:e]) for s, e in spans], ok
 
 
+def reading_outcomes(results: Sequence[Any], refs: Sequence[str], casefold: bool,
+                     min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, kind: Optional[str] = None,
+                     long_cjk_chars: Optional[int] = None) -> Dict[str, Tuple[list, list, list, list]]:
+    """Raw scores, right/wrong, script group (``line_group`` of the line) and the decoder kind that
+    read it (``DecodeResult.decoder``: auto's lines are greedy or beam + LM readings; else ``kind``)
+    of every line and of every output word of decoder ``results`` against their references."""
+    ws, wy, wg, wk = [], [], [], []
+    for r, ref in zip(results, refs):
+        s, y = word_outcomes(r.text, list(r.char_scores), ref, casefold)
+        ws += s
+        wy += y
+        wg += [line_group(r.text, min_cjk_chars, long_cjk_chars)] * len(s)
+        wk += [r.decoder or kind] * len(s)
+    return {"line": ([r.confidence for r in results], [is_correct(r.text, ref, casefold) for r, ref in zip(results, refs)],
+                     [line_group(r.text, min_cjk_chars, long_cjk_chars) for r in results], [r.decoder or kind for r in results]),
+            "word": (ws, wy, wg, wk)}
+
+
+ReadingSet = Tuple[Dict[str, Sequence[Any]], Sequence[str], bool]  # ({decoder kind: readings}, references, casefold)
+
+
+def fit_reading_calibration(sets: Sequence[ReadingSet], method: str = "isotonic",
+                            min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, long_cjk_chars: Optional[int] = 8,
+                            **info: Any) -> "ReadingCalibration":
+    """Each decoder's raw readings of some sets of lines -> a ``ReadingCalibration`` (their
+    outcomes pooled per decoder, level and script group, one map each; ``ConfigError`` when there
+    are too few lines or no errors to learn from). ``info["counts"]`` records what each map saw."""
+    pooled: Dict[str, Dict[str, Dict[str, Tuple[list, list]]]] = {}
+    for results, refs, casefold in sets:
+        for kind, readings in results.items():
+            outs = reading_outcomes(readings, refs, casefold, min_cjk_chars, kind=kind, long_cjk_chars=long_cjk_chars)
+            for level, (scores, right, groups, _) in outs.items():
+                for v, y, g in zip(scores, right, groups):
+                    acc = pooled.setdefault(kind, {}).setdefault(level, {}).setdefault(g, ([], []))
+                    acc[0].append(v)
+                    acc[1].append(y)
+    info["counts"] = {kind: {lv: {g: len(v[0]) for g, v in groups.items()} for lv, groups in levels.items()}
+                      for kind, levels in pooled.items()}
+    return ReadingCalibration.fit(pooled, method, min_cjk_chars=min_cjk_chars, long_cjk_chars=long_cjk_chars, **info)
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
