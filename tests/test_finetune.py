@@ -149,6 +149,14 @@ def test_finetune_end_to_end_then_resume(tmp_path, paddle_labels):
         v = report["validation"][side]
         assert v["lines"] == data["val_lines"] and 0.0 <= v["cer"]
     assert report["better"] == (report["validation"]["finetuned"]["cer"] < report["validation"]["shipped"]["cer"])
+    # Its own calibration (40 lines: enough for the pooled maps) sits beside it and the reader takes it.
+    cal = report["calibration"]
+    if cal is not None:
+        assert cal["file"] == str(out / "model_int8.calib.json")
+        assert 0.0 <= cal["line_ece_auto_calibrated_two_fold"] <= 1.0
+        assert TextRecognizer(str(model)).calibration is not None
+    else:
+        assert any("confidences stay raw" in line for line in logs)
     rec = TextRecognizer(str(model), calibration="none")
     assert len(rec.recognize([render("TOTAL 3.00")])) == 1
     # A resumed run reuses the prepared data and continues the same schedule to its end.
@@ -166,3 +174,38 @@ def test_cli_bad_data_is_one_line_and_non_zero(tmp_path):
     assert r.returncode != 0
     assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
     assert "data not found" in r.stderr
+
+
+def test_finetuned_model_gets_its_own_calibration(tmp_path):
+    """Fitted on the validation lines, named for the new model's hash, picked up by the reader."""
+    import shutil
+
+    from ocrforge.data.rec_datasets import write_line_lmdb
+    from ocrforge.recognition.predictor import DEFAULT_MODEL
+    from ocrforge.training.finetune import fit_model_calibration
+
+    model = tmp_path / "model_int8.onnx"
+    shutil.copy(DEFAULT_MODEL, model)  # stands in for a fine-tuned model: any recognizer the file was not made for
+    words = ["TOTAL", "CASH", "CHANGE", "GST", "QTY", "ITEM", "TAX", "VISA", "DATE", "TEL"]
+    texts = [f"{words[i % 10]} {i * 7 % 100}.{i % 10}0" for i in range(80)]
+    rng = np.random.default_rng(0)
+
+    def degraded(text, i):  # a third of the lines blurred and noisy, so that some are misread
+        img = render(text)
+        if i % 3:
+            return img
+        small = cv2.resize(img, (img.shape[1] // 4, img.shape[0] // 4), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (img.shape[1], img.shape[0])).astype(np.float32) + rng.normal(0, 40, img.shape)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    write_line_lmdb(tmp_path / "val", [(degraded(t, i), t, {}) for i, t in enumerate(texts)])
+    logs = []
+    result = fit_model_calibration(model, str(tmp_path / "val"), casefold=False, threads=1, log=logs.append)
+    assert result is not None, logs
+    assert result["file"] == str(tmp_path / "model_int8.calib.json")
+    assert 0.0 <= result["line_ece_auto_calibrated_two_fold"] <= 1.0 and 0.0 <= result["line_ece_auto_raw"] <= 1.0
+    rec = TextRecognizer(str(model))
+    assert rec.calibration is not None and rec.calibration.info["model"] == "model_int8.onnx"
+    assert rec.calibration.info["fitted_on"] == {"finetune_validation_lines": 80}
+    r = rec.recognize([render("TOTAL 3.00")])[0]
+    assert 0.0 <= r.confidence <= 1.0 and r.raw_confidence is not None

@@ -10,8 +10,10 @@ One command from labelled data to a model the reader uses (``--rec-model RUN/mod
 3. train from the shipped weights (``training.base_weights``) on those lines, with a share of
    synthetic lines rendered on the fly so the model keeps what it knew (``synth_ratio``), on the
    usual resumable run (checkpoints every few minutes, ``--resume``);
-4. export the best checkpoint (lowest validation CER) to ONNX with the shipped INT8 head, and read
-   the validation lines with the shipped model and the new one: the report says which is better.
+4. export the best checkpoint (lowest validation CER) to ONNX with the shipped INT8 head, fit its
+   confidence calibration on the validation lines (``MODEL.calib.json``: the shipped file belongs to
+   the shipped model's hash), and read the validation lines with the shipped model and the new one:
+   the report says which is better.
 """
 
 from __future__ import annotations
@@ -210,19 +212,28 @@ def base_architecture(path: Path) -> str:
     return str(torch.load(path, map_location="cpu", weights_only=False).get("train_config", {}).get("model", ""))
 
 
+VAL_LIMIT = 2000  # validation lines read for the comparison and the calibration fit
+CALIBRATED_KINDS = ("greedy", "beam", "beam_lm", "auto")
+
+
+def _val_lines(val_lmdb: str) -> Tuple[List[np.ndarray], List[str]]:
+    from ..data.rec_datasets import LmdbLines
+
+    src = LmdbLines(Path(val_lmdb))
+    records = src.index()[:VAL_LIMIT]
+    return [src.image(k) for k, *_ in records], [t for _, _, t, _ in records]
+
+
 def validation_cer(model_path: Optional[Path], val_lmdb: str, casefold: bool, threads: int) -> Dict[str, float]:
     """CER and line accuracy of an ONNX recognizer on the validation lines, read as the pipeline
-    reads them (default decoder; the shipped model with its calibration, a new one with raw scores)."""
-    from ..data.rec_datasets import LmdbLines
-    from ..recognition.predictor import TextRecognizer
-    from ..postprocess.beam import DecoderOptions, make_decoder
+    reads them (the default decoder)."""
     from rapidfuzz.distance import Levenshtein
 
+    from ..postprocess.beam import DecoderOptions, make_decoder
+    from ..recognition.predictor import TextRecognizer
+
     rec = TextRecognizer(str(model_path) if model_path else None, threads=threads)
-    src = LmdbLines(Path(val_lmdb))
-    records = src.index()[:2000]
-    crops = [src.image(k) for k, *_ in records]
-    refs = [t for _, _, t, _ in records]
+    crops, refs = _val_lines(val_lmdb)
     decoder = make_decoder(rec.charset, DecoderOptions(kind="auto"))  # the pipeline's default
     hyps = [r.text for r in rec.recognize(crops, decoder=decoder)]
     if casefold:
@@ -230,6 +241,56 @@ def validation_cer(model_path: Optional[Path], val_lmdb: str, casefold: bool, th
     errors = sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps))
     return {"cer": errors / max(1, sum(len(r) for r in refs)),
             "line_accuracy": float(np.mean([r == h for r, h in zip(refs, hyps)])), "lines": len(refs)}
+
+
+def fit_model_calibration(model_path: Path, val_lmdb: str, casefold: bool, threads: int, log: Log) -> Optional[dict]:
+    """Confidence maps for the new model (``MODEL.calib.json``, found by the reader like the shipped
+    model's), fitted on the validation lines: the shipped file names the shipped model's hash and
+    would be refused. The ECE it reports is two-fold (maps fitted on one half, measured on the other);
+    the file is then fitted on all of them. None (raw scores stay) when the lines cannot support a fit."""
+    from ..errors import ConfigError
+    from ..postprocess.beam import DecoderOptions, make_decoder
+    from ..postprocess.calibration import _file_sha256, calibration_path, ece, fit_reading_calibration, is_correct
+    from ..postprocess.ctc import decode_lines
+    from ..recognition.predictor import TextRecognizer
+
+    rec = TextRecognizer(str(model_path), threads=threads, calibration="none")
+    crops, refs = _val_lines(val_lmdb)
+    decoders = {k: make_decoder(rec.charset, DecoderOptions(kind=k)) for k in CALIBRATED_KINDS}
+    readings: Dict[str, list] = {k: [] for k in CALIBRATED_KINDS}
+    for i in range(0, len(crops), 256):  # posteriors are large: a chunk at a time
+        probs = rec.predict_probs(crops[i:i + 256])
+        for k, dec in decoders.items():
+            readings[k] += decode_lines(dec, probs)
+
+    def fit(idx, **info):
+        return fit_reading_calibration([({k: [v[i] for i in idx] for k, v in readings.items()}, [refs[i] for i in idx],
+                                         casefold)], **info)
+
+    halves = [list(range(0, len(refs), 2)), list(range(1, len(refs), 2))]
+    raw, calibrated, right = [], [], []
+    try:
+        for a, b in (halves, halves[::-1]):
+            cal = fit(a)
+            for i in b:
+                r = readings["auto"][i]
+                raw.append(r.confidence)
+                calibrated.append(cal.line(r.decoder or "auto", r.text, r.confidence))
+                right.append(is_correct(r.text, refs[i], casefold))
+        cal = fit(range(len(refs)), model=model_path.name, model_sha256=_file_sha256(model_path),
+                  fitted_on={"finetune_validation_lines": len(refs)},
+                  correct={"line": "the line equals its reference" + (" (case-insensitive)" if casefold else ""),
+                           "word": "the output word aligns to an identical reference word"},
+                  word_score="min char peak probability")
+    except ConfigError as exc:
+        log(f"confidences stay raw decoder scores: {exc}")
+        return None
+    path = cal.save(calibration_path(model_path))
+    result = {"file": str(path), "line_ece_auto_raw": ece(np.array(raw), np.array(right)),
+              "line_ece_auto_calibrated_two_fold": ece(np.array(calibrated), np.array(right))}
+    log(f"calibration {path.name}: line ECE (default decoder, two-fold) {result['line_ece_auto_raw']:.3f} raw -> "
+        f"{result['line_ece_auto_calibrated_two_fold']:.3f} calibrated")
+    return result
 
 
 def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> dict:
@@ -252,6 +313,7 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     fp32 = export_recognizer(chosen, out / "model.onnx", extra_metadata={"finetuned_from": base.name})
     model = quantize_recognizer(fp32, int8_path(fp32), opts.int8) if opts.int8 != "none" else fp32
     log(f"exported {chosen.name} -> {model}")
+    calibration = fit_model_calibration(Path(model), data.val, opts.casefold, opts.threads, log)
     before = validation_cer(None, data.val, opts.casefold, opts.threads)
     after = validation_cer(Path(model), data.val, opts.casefold, opts.threads)
     report = {
@@ -260,6 +322,7 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
         "checkpoint": str(chosen),
         "model": str(model),
         "validation": {"shipped": before, "finetuned": after},
+        "calibration": calibration,
         "better": after["cer"] < before["cer"],
         "minutes": round((time.time() - started) / 60, 1),
     }
