@@ -142,6 +142,7 @@ def test_finetune_end_to_end_then_resume(tmp_path, paddle_labels):
     assert any(line.startswith("initialized 260/260 tensors from") for line in logs)  # started from the shipped weights
     data = report["data"]
     assert data["train_lines"] + data["val_lines"] == 2 * len(TEXTS) and data["val_lines"] > 0
+    assert data["unreadable"] == 1 and any("img/missing.png (unreadable image)" in line for line in logs)
     model = out / "model_int8.onnx"
     assert model.is_file() and (out / "model.onnx").is_file()
     assert json.loads((out / "finetune_report.json").read_text())["model"] == str(model)

@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -81,14 +81,20 @@ def iter_sroie_lines(root: Path, rule: str = "all", pad_range: Tuple[int, int] =
             yield img[y0:y1, x0:x1], text.strip(), {"kind": "sroie", "id": sid, "casefold": True}
 
 
-def iter_paddle_labels(label_file: Path, image_root: Optional[Path] = None) -> Iterator[Tuple[np.ndarray, str, dict]]:
+def iter_paddle_labels(label_file: Path, image_root: Optional[Path] = None,
+                       on_skip: Optional[Callable[[str, str], None]] = None) -> Iterator[Tuple[np.ndarray, str, dict]]:
+    """(image, text, meta) of each ``path<TAB>text`` row; ``on_skip(row, why)`` hears of the rows left out."""
     root = image_root or label_file.parent
     for raw in label_file.read_text(encoding="utf-8").splitlines():
         if "\t" not in raw:
+            if raw.strip() and on_skip:
+                on_skip(raw, "no tab between path and text")
             continue
         rel, text = raw.split("\t", 1)
         img = cv2.imread(str(root / rel), cv2.IMREAD_COLOR)
         if img is None or not text:
+            if on_skip:
+                on_skip(rel, "unreadable image" if img is None else "empty text")
             continue
         yield img, text, {"kind": "paddle", "path": rel}
 

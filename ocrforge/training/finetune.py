@@ -82,13 +82,13 @@ def source_kind(path: Path) -> str:
     raise InputError(f"data not found: {path}")
 
 
-def iter_source(path: Path, kind: str, seed: int) -> Iterator[Tuple[np.ndarray, str, dict]]:
+def iter_source(path: Path, kind: str, seed: int, on_skip=None) -> Iterator[Tuple[np.ndarray, str, dict]]:
     from ..data.rec_datasets import iter_paddle_labels, iter_sroie_lines, open_line_sources
 
     if kind == "sroie":
         yield from iter_sroie_lines(path, "all", pad_range=(1, 5), seed=seed)
     elif kind == "paddle":
-        yield from iter_paddle_labels(path)
+        yield from iter_paddle_labels(path, on_skip=on_skip)
     else:
         for src in open_line_sources(str(path)):
             for key, _, text, meta in src.index():
@@ -108,6 +108,7 @@ class PreparedData:
     val_lines: int
     skipped: int  # lines with characters outside the charset (or empty labels)
     missing_chars: List[str] = field(default_factory=list)  # a few of those characters, to show the user
+    unreadable: int = 0  # label rows whose image could not be read (or had no text)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,10 +128,11 @@ def prepare_data(opts: FinetuneOptions, charset, log: Log) -> PreparedData:
             log(f"data: reusing {out} ({done['data']['train_lines']} train / {done['data']['val_lines']} val lines)")
             return PreparedData(**done["data"])
     kinds = [(Path(s).expanduser(), source_kind(Path(s).expanduser())) for s in opts.sources]
-    train, val, missing = [], [], set()
+    train, val, missing, unread = [], [], set(), []
     skipped = 0
     for path, kind in kinds:
-        for i, (img, text, meta) in enumerate(iter_source(path, kind, opts.seed)):
+        for i, (img, text, meta) in enumerate(iter_source(path, kind, opts.seed,
+                                                          on_skip=lambda row, why: unread.append(f"{row} ({why})"))):
             norm = charset.normalize(text).strip()
             if not norm or not charset.covers(norm):
                 skipped += 1
@@ -138,16 +140,18 @@ def prepare_data(opts: FinetuneOptions, charset, log: Log) -> PreparedData:
                 continue
             meta = dict(meta, casefold=True) if opts.casefold else meta
             (val if in_validation(str(path), i, opts.val_fraction) else train).append((img, norm, meta))
+    if unread:
+        log(f"data: {len(unread)} label rows left out, e.g. {'; '.join(unread[:3])}")
     if not train or not val:
         raise InputError(f"{len(train)} training and {len(val)} validation lines usable in {', '.join(opts.sources)} "
-                         f"({skipped} left out): need both (more data, or another --val-fraction)")
+                         f"({skipped + len(unread)} left out): need both (more data, or another --val-fraction)")
     for part in ("train", "val"):  # a half-written part from a killed run is rewritten whole
         target = out / part
         if target.exists():
             for f in target.iterdir():
                 f.unlink()
     data = PreparedData(str(out / "train"), str(out / "val"), write_line_lmdb(out / "train", train),
-                        write_line_lmdb(out / "val", val), skipped, sorted(missing)[:20])
+                        write_line_lmdb(out / "val", val), skipped, sorted(missing)[:20], len(unread))
     marker.write_text(json.dumps({"key": key, "data": data.to_dict()}, ensure_ascii=False, indent=1))
     log(f"data: {data.train_lines} train / {data.val_lines} val lines"
         + (f"; {skipped} left out (characters outside the charset, e.g. {''.join(data.missing_chars[:10])})" if skipped else ""))
