@@ -128,30 +128,39 @@ def prepare_data(opts: FinetuneOptions, charset, log: Log) -> PreparedData:
             log(f"data: reusing {out} ({done['data']['train_lines']} train / {done['data']['val_lines']} val lines)")
             return PreparedData(**done["data"])
     kinds = [(Path(s).expanduser(), source_kind(Path(s).expanduser())) for s in opts.sources]
-    train, val, missing, unread = [], [], set(), []
-    skipped = 0
-    for path, kind in kinds:
-        for i, (img, text, meta) in enumerate(iter_source(path, kind, opts.seed,
-                                                          on_skip=lambda row, why: unread.append(f"{row} ({why})"))):
-            norm = charset.normalize(text).strip()
-            if not norm or not charset.covers(norm):
-                skipped += 1
-                missing.update(ch for ch in norm if not charset.covers(ch))
-                continue
-            meta = dict(meta, casefold=True) if opts.casefold else meta
-            (val if in_validation(str(path), i, opts.val_fraction) else train).append((img, norm, meta))
-    if unread:
-        log(f"data: {len(unread)} label rows left out, e.g. {'; '.join(unread[:3])}")
-    if not train or not val:
-        raise InputError(f"{len(train)} training and {len(val)} validation lines usable in {', '.join(opts.sources)} "
-                         f"({skipped + len(unread)} left out): need both (more data, or another --val-fraction)")
+    missing, unread, counts = set(), [], {"skipped": 0}
+
+    def lines(part: str):
+        """The usable lines of one side of the split, streamed (two passes rather than every image of a
+        large data set in memory); the first pass counts what is left out."""
+        first = part == "train"
+        for path, kind in kinds:
+            skip = (lambda row, why: unread.append(f"{row} ({why})")) if first else None
+            for i, (img, text, meta) in enumerate(iter_source(path, kind, opts.seed, on_skip=skip)):
+                norm = charset.normalize(text).strip()
+                if not norm or not charset.covers(norm):
+                    if first:
+                        counts["skipped"] += 1
+                        missing.update(ch for ch in norm if not charset.covers(ch))
+                    continue
+                if in_validation(str(path), i, opts.val_fraction) == (part == "val"):
+                    yield img, norm, (dict(meta, casefold=True) if opts.casefold else meta)
+
     for part in ("train", "val"):  # a half-written part from a killed run is rewritten whole
         target = out / part
         if target.exists():
             for f in target.iterdir():
                 f.unlink()
-    data = PreparedData(str(out / "train"), str(out / "val"), write_line_lmdb(out / "train", train),
-                        write_line_lmdb(out / "val", val), skipped, sorted(missing)[:20], len(unread))
+    written = {part: write_line_lmdb(out / part, lines(part)) for part in ("train", "val")}
+    skipped = counts["skipped"]
+    if unread:
+        log(f"data: {len(unread)} label rows left out, e.g. {'; '.join(unread[:3])}")
+    if not written["train"] or not written["val"]:
+        raise InputError(f"{written['train']} training and {written['val']} validation lines usable in "
+                         f"{', '.join(opts.sources)} ({skipped + len(unread)} left out): need both "
+                         "(more data, or another --val-fraction)")
+    data = PreparedData(str(out / "train"), str(out / "val"), written["train"], written["val"], skipped,
+                        sorted(missing)[:20], len(unread))
     marker.write_text(json.dumps({"key": key, "data": data.to_dict()}, ensure_ascii=False, indent=1))
     log(f"data: {data.train_lines} train / {data.val_lines} val lines"
         + (f"; {skipped} left out (characters outside the charset, e.g. {''.join(data.missing_chars[:10])})" if skipped else ""))
