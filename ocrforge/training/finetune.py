@@ -19,6 +19,7 @@ One command from labelled data to a model the reader uses (``--rec-model RUN/mod
 from __future__ import annotations
 
 import json
+import os
 import time
 import zlib
 from dataclasses import asdict, dataclass, field, replace
@@ -44,7 +45,7 @@ class FinetuneOptions:
     real_augment: float = 0.5
     casefold: bool = False  # the labels ignore case (SROIE's are all capitals): score and train case-blind
     base: Optional[str] = None  # weights archive (.npz) or training checkpoint; None: the shipped recognizer
-    threads: int = 2
+    threads: Optional[int] = None  # None: the cores the rendering worker leaves free
     seed: int = 0
     max_minutes: Optional[float] = None
     tokens_per_batch: int = 4000  # a CPU-sized batch (the GPU recipes use 10,000)
@@ -197,13 +198,19 @@ def train_config(opts: FinetuneOptions, data: PreparedData, architecture: str):
         min_lr=opts.lr / 20,
         max_steps=opts.steps,
         max_minutes=opts.max_minutes,
-        threads=opts.threads,
+        threads=training_threads(opts),
         checkpoint_minutes=5.0,
         val_every=max(1, min(250, opts.steps // 6)),
         log_every=max(1, min(20, opts.steps // 10)),
         seed=opts.seed,
         out=str(Path(opts.out).expanduser() / "train"),
     )
+
+
+def training_threads(opts: FinetuneOptions) -> int:
+    if opts.threads:
+        return opts.threads
+    return max(1, (os.cpu_count() or 1) - (1 if opts.synth_ratio > 0 else 0))
 
 
 def base_path(opts: FinetuneOptions) -> Path:
@@ -326,9 +333,10 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     fp32 = export_recognizer(chosen, out / "model.onnx", extra_metadata={"finetuned_from": base.name})
     model = quantize_recognizer(fp32, int8_path(fp32), opts.int8) if opts.int8 != "none" else fp32
     log(f"exported {chosen.name} -> {model}")
-    calibration = fit_model_calibration(Path(model), data.val, opts.casefold, opts.threads, log)
-    before = validation_cer(None, data.val, opts.casefold, opts.threads)
-    after = validation_cer(Path(model), data.val, opts.casefold, opts.threads)
+    threads = opts.threads or os.cpu_count() or 1
+    calibration = fit_model_calibration(Path(model), data.val, opts.casefold, threads, log)
+    before = validation_cer(None, data.val, opts.casefold, threads)
+    after = validation_cer(Path(model), data.val, opts.casefold, threads)
     report = {
         "options": asdict(replace(opts, sources=[str(s) for s in opts.sources])),
         "data": data.to_dict(),
@@ -376,7 +384,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--casefold", action="store_true", help="labels ignore case (e.g. SROIE's capitals)")
     p.add_argument("--base", help="start from these weights (.npz archive or checkpoint) instead of the shipped ones")
     p.add_argument("--int8", choices=["head", "dynamic", "none"], default="head")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, help="training threads (default: the cores the rendering worker leaves free)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, help="stop this invocation after so many minutes (resume later)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out with the same schedule")
