@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,6 +20,7 @@ from ocrforge.training.base_weights import (load_base_weights, model_from_base_w
                                             shipped_base_weights)
 from ocrforge.training.finetune import FinetuneOptions, finetune, in_validation, source_kind  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["TOTAL 12.50", "CASH 20.00", "CHANGE 7.50", "GST 0.71", "QTY 2", "合计 8.80", "发票号码 0421", "数量 3",
          "SUBTOTAL 9.90", "ROUNDING 0.01", "单价 4.40", "TEL 03-5512", "ITEM 001", "金额 16.00", "VISA 45.10",
          "DATE 2018-03-01", "日期 2019", "TAX 1.20", "THANK YOU", "收款 100"]
@@ -210,3 +212,19 @@ def test_finetuned_model_gets_its_own_calibration(tmp_path):
     assert rec.calibration.info["fitted_on"] == {"finetune_validation_lines": 80}
     r = rec.recognize([render("TOTAL 3.00")])[0]
     assert 0.0 <= r.confidence <= 1.0 and r.raw_confidence is not None
+
+
+def test_bench_finetune_reads_every_model_on_every_set(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_finetune
+
+    from ocrforge.recognition.predictor import DEFAULT_MODEL
+
+    out = tmp_path / "t.json"
+    assert bench_finetune.main(["--model", str(tmp_path / "absent.onnx")]) == 2
+    assert bench_finetune.main(["--model", str(DEFAULT_MODEL), "--sroie", str(tmp_path), "--zh-real-lines", "6",
+                                "--threads", "1", "--json", str(out)]) == 0
+    table = json.loads(out.read_text())
+    assert set(table) == {"shipped", str(DEFAULT_MODEL)}
+    assert table["shipped"] == table[str(DEFAULT_MODEL)]  # the same model reads the same
+    assert table["shipped"]["zh_real"]["lines"] == 6 and table["shipped"]["zh_real"]["cer_percent"] >= 0
