@@ -349,7 +349,7 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     }
     (out / "finetune_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
     verdict = "better" if report["better"] else "NOT better: keep the shipped model (more data or steps?)"
-    log(f"validation CER ({data.val_lines} lines): shipped {before['cer']:.2%} -> fine-tuned {after['cer']:.2%}: {verdict}")
+    log(f"validation CER ({after['lines']} lines): shipped {before['cer']:.2%} -> fine-tuned {after['cer']:.2%}: {verdict}")
     log(f"use it: ocrforge read IMAGE --rec-model {model}")
     return report
 
