@@ -185,7 +185,7 @@ def test_finetuned_model_gets_its_own_calibration(tmp_path):
 
     from ocrforge.data.rec_datasets import write_line_lmdb
     from ocrforge.recognition.predictor import DEFAULT_MODEL
-    from ocrforge.training.finetune import fit_model_calibration
+    from ocrforge.training.finetune import CALIBRATED_KINDS, fit_model_calibration, read_validation
 
     model = tmp_path / "model_int8.onnx"
     shutil.copy(DEFAULT_MODEL, model)  # stands in for a fine-tuned model: any recognizer the file was not made for
@@ -203,7 +203,8 @@ def test_finetuned_model_gets_its_own_calibration(tmp_path):
 
     write_line_lmdb(tmp_path / "val", [(degraded(t, i), t, {}) for i, t in enumerate(texts)])
     logs = []
-    result = fit_model_calibration(model, str(tmp_path / "val"), casefold=False, threads=1, log=logs.append)
+    refs, readings = read_validation(model, str(tmp_path / "val"), threads=1, kinds=CALIBRATED_KINDS)
+    result = fit_model_calibration(model, refs, readings, casefold=False, log=logs.append)
     assert result is not None, logs
     assert result["file"] == str(tmp_path / "model_int8.calib.json")
     assert 0.0 <= result["line_ece_auto_calibrated_two_fold"] <= 1.0 and 0.0 <= result["line_ece_auto_raw"] <= 1.0

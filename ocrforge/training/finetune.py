@@ -31,7 +31,6 @@ import numpy as np
 from ..errors import InputError
 
 Log = Callable[[str], None]
-KINDS = ("sroie", "paddle", "lmdb")
 
 
 @dataclass
@@ -173,12 +172,12 @@ def prepare_data(opts: FinetuneOptions, charset, log: Log) -> PreparedData:
 # ------------------------------------------------------------------------------------------
 
 
-def train_config(opts: FinetuneOptions, data: PreparedData, architecture: str):
+def train_config(opts: FinetuneOptions, data: PreparedData, base: Path, architecture: str):
     from .rec_config import RecTrainConfig
 
     return RecTrainConfig(
         model=architecture or "crnn_mobilenetv3_small",
-        init_from=str(base_path(opts)),
+        init_from=str(base),
         synth=[],
         synth_online_workers=1 if opts.synth_ratio > 0 else 0,
         real=[data.train],
@@ -244,44 +243,46 @@ def _val_lines(val_lmdb: str) -> Tuple[List[np.ndarray], List[str]]:
     return [src.image(k) for k, *_ in records], [t for _, _, t, _ in records]
 
 
-def validation_cer(model_path: Optional[Path], val_lmdb: str, casefold: bool, threads: int) -> Dict[str, float]:
-    """CER and line accuracy of an ONNX recognizer on the validation lines, read as the pipeline
-    reads them (the default decoder)."""
-    from rapidfuzz.distance import Levenshtein
-
+def read_validation(model_path: Optional[Path], val_lmdb: str, threads: int, kinds: Tuple[str, ...] = ("auto",)
+                    ) -> Tuple[List[str], Dict[str, list]]:
+    """(references, {decoder kind: raw readings}) of a recognizer (None: the shipped one) on the
+    validation lines; one model pass serves every decoder. Chunked as ``TextRecognizer.recognize``
+    chunks, so the texts are the ones the reader gives (decoders see raw scores; calibration only
+    maps confidences)."""
     from ..postprocess.beam import DecoderOptions, make_decoder
-    from ..recognition.predictor import TextRecognizer
-
-    rec = TextRecognizer(str(model_path) if model_path else None, threads=threads)
-    crops, refs = _val_lines(val_lmdb)
-    decoder = make_decoder(rec.charset, DecoderOptions(kind="auto"))  # the pipeline's default
-    hyps = [r.text for r in rec.recognize(crops, decoder=decoder)]
-    if casefold:
-        refs, hyps = [r.upper() for r in refs], [h.upper() for h in hyps]
-    errors = sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps))
-    return {"cer": errors / max(1, sum(len(r) for r in refs)),
-            "line_accuracy": float(np.mean([r == h for r, h in zip(refs, hyps)])), "lines": len(refs)}
-
-
-def fit_model_calibration(model_path: Path, val_lmdb: str, casefold: bool, threads: int, log: Log) -> Optional[dict]:
-    """Confidence maps for the new model (``MODEL.calib.json``, found by the reader like the shipped
-    model's), fitted on the validation lines: the shipped file names the shipped model's hash and
-    would be refused. The ECE it reports is two-fold (maps fitted on one half, measured on the other);
-    the file is then fitted on all of them. None (raw scores stay) when the lines cannot support a fit."""
-    from ..errors import ConfigError
-    from ..postprocess.beam import DecoderOptions, make_decoder
-    from ..postprocess.calibration import _file_sha256, calibration_path, ece, fit_reading_calibration, is_correct
     from ..postprocess.ctc import decode_lines
-    from ..recognition.predictor import TextRecognizer
+    from ..recognition.predictor import RECOGNIZE_CHUNK, TextRecognizer
 
-    rec = TextRecognizer(str(model_path), threads=threads, calibration="none")
+    rec = TextRecognizer(str(model_path) if model_path else None, threads=threads, calibration="none")
     crops, refs = _val_lines(val_lmdb)
-    decoders = {k: make_decoder(rec.charset, DecoderOptions(kind=k)) for k in CALIBRATED_KINDS}
-    readings: Dict[str, list] = {k: [] for k in CALIBRATED_KINDS}
-    for i in range(0, len(crops), 256):  # posteriors are large: a chunk at a time
-        probs = rec.predict_probs(crops[i:i + 256])
+    decoders = {k: make_decoder(rec.charset, DecoderOptions(kind=k)) for k in kinds}
+    readings: Dict[str, list] = {k: [] for k in kinds}
+    for i in range(0, len(crops), RECOGNIZE_CHUNK):  # posteriors are large: a chunk at a time
+        probs = rec.predict_probs(crops[i:i + RECOGNIZE_CHUNK])
         for k, dec in decoders.items():
             readings[k] += decode_lines(dec, probs)
+    return refs, readings
+
+
+def line_metrics(refs: List[str], hyps: List[str], casefold: bool) -> Dict[str, float]:
+    """CER and line accuracy of the default decoder's texts (``auto``, as the pipeline reads)."""
+    from ..postprocess.synthetic import cer
+
+    if casefold:
+        refs, hyps = [r.upper() for r in refs], [h.upper() for h in hyps]
+    return {"cer": cer(refs, hyps), "line_accuracy": float(np.mean([r == h for r, h in zip(refs, hyps)])),
+            "lines": len(refs)}
+
+
+def fit_model_calibration(model_path: Path, refs: List[str], readings: Dict[str, list], casefold: bool,
+                          log: Log) -> Optional[dict]:
+    """Confidence maps for the new model (``MODEL.calib.json``, found by the reader like the shipped
+    model's), fitted on its raw ``readings`` of the validation lines (``read_validation`` with
+    ``CALIBRATED_KINDS``): the shipped file names the shipped model's hash and would be refused. The
+    ECE it reports is two-fold (maps fitted on one half, measured on the other); the file is then
+    fitted on all of them. None (raw scores stay) when the lines cannot support a fit."""
+    from ..errors import ConfigError
+    from ..postprocess.calibration import _file_sha256, calibration_path, ece, fit_reading_calibration, is_correct
 
     def fit(idx, **info):
         return fit_reading_calibration([({k: [v[i] for i in idx] for k, v in readings.items()}, [refs[i] for i in idx],
@@ -322,11 +323,11 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     out = Path(opts.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    data = prepare_data(opts, load_charset("v1"), log)
     base = base_path(opts)
-    cfg = train_config(opts, data, base_architecture(base))
-    if opts.synth_ratio > 0:
+    if opts.synth_ratio > 0:  # before minutes of data preparation, not after
         _check_fonts(log)
+    data = prepare_data(opts, load_charset("v1"), log)
+    cfg = train_config(opts, data, base, base_architecture(base))
     last = train(cfg, resume=resume, log=log)
     best = Path(cfg.out) / "best.pt"
     chosen = best if best.is_file() else last
@@ -334,9 +335,11 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     model = quantize_recognizer(fp32, int8_path(fp32), opts.int8) if opts.int8 != "none" else fp32
     log(f"exported {chosen.name} -> {model}")
     threads = opts.threads or os.cpu_count() or 1
-    calibration = fit_model_calibration(Path(model), data.val, opts.casefold, threads, log)
-    before = validation_cer(None, data.val, opts.casefold, threads)
-    after = validation_cer(Path(model), data.val, opts.casefold, threads)
+    refs, readings = read_validation(Path(model), data.val, threads, CALIBRATED_KINDS)
+    calibration = fit_model_calibration(Path(model), refs, readings, opts.casefold, log)
+    after = line_metrics(refs, [r.text for r in readings["auto"]], opts.casefold)
+    refs, shipped = read_validation(None, data.val, threads)
+    before = line_metrics(refs, [r.text for r in shipped["auto"]], opts.casefold)
     report = {
         "options": asdict(replace(opts, sources=[str(s) for s in opts.sources])),
         "data": data.to_dict(),
