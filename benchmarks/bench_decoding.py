@@ -45,8 +45,8 @@ if str(ROOT) not in sys.path:
 
 from ocrforge.postprocess.beam import BeamConfig, BeamSearchDecoder, SelectiveLMDecoder  # noqa: E402
 from ocrforge.errors import ConfigError, ModelError  # noqa: E402
-from ocrforge.postprocess.calibration import (CALIBRATORS, DEFAULT_MIN_CJK_CHARS, ReadingCalibration,
-                                              fit_reading_calibration, reading_outcomes as outcomes,  # noqa: E402
+from ocrforge.postprocess.calibration import (CALIBRATORS, DEFAULT_MIN_CJK_CHARS, ReadingCalibration,  # noqa: E402
+                                              fit_reading_calibration, reading_outcomes as outcomes,
                                               _file_sha256, calibration_path, ece, reliability, threshold_table)
 from ocrforge.postprocess.ctc import DecodeResult, GreedyDecoder, decode_lines  # noqa: E402
 from ocrforge.postprocess.fusion import average_posteriors  # noqa: E402

@@ -23,12 +23,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_decoding as bd  # noqa: E402
 
 
-def cer(refs, hyps) -> float:
-    from rapidfuzz.distance import Levenshtein
-
-    return sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps)) / max(1, sum(len(r) for r in refs))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", default=[], help="a recognizer .onnx (repeat); the shipped one is always read")
@@ -62,9 +56,7 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             hyps = [r.text for r in rec.recognize([x.crop for x in samples], decoder=decoder)]
             refs = [x.text for x in samples]
-            if casefold:
-                refs, hyps = [r.upper() for r in refs], [h.upper() for h in hyps]
-            value = round(100 * cer(refs, hyps), 2)
+            value = round(100 * (bd.cer_case_insensitive if casefold else bd.cer)(refs, hyps), 2)
             table.setdefault(name, {})[set_name] = {"lines": len(samples), "cer_percent": value}
             print(f"{name}\t{set_name}\t{len(samples)} lines\tCER {value:.2f} %\t{time.perf_counter() - t:.0f} s", flush=True)
     if args.json:
