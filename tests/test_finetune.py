@@ -126,11 +126,23 @@ def test_no_usable_lines_is_an_input_error(tmp_path):
                  log=lambda m: None)
 
 
-@pytest.mark.parametrize("bad", [dict(steps=0), dict(val_fraction=1.0), dict(synth_ratio=1.0), dict(sources=[])])
+@pytest.mark.parametrize("bad", [dict(steps=0), dict(val_fraction=1.0), dict(synth_ratio=1.0), dict(sources=[]),
+                                 dict(distill=-1.0), dict(distill=1.0, synth_ratio=0.0)])
 def test_bad_options_are_refused(tmp_path, bad):
     opts = {"sources": ["x"], "out": str(tmp_path), **bad}
     with pytest.raises(InputError):
         FinetuneOptions(**opts).validate()
+
+
+def test_distill_option_makes_the_base_model_the_teacher(tmp_path):
+    from ocrforge.training.finetune import PreparedData, train_config
+
+    data = PreparedData(train=str(tmp_path / "t"), val=str(tmp_path / "v"), train_lines=10, val_lines=2, skipped=0)
+    base = tmp_path / "base.npz"
+    plain = train_config(FinetuneOptions(["x"], str(tmp_path)), data, base, "crnn_mobilenetv3_small")
+    assert plain.distill_from is None
+    cfg = train_config(FinetuneOptions(["x"], str(tmp_path), distill=2.0), data, base, "crnn_mobilenetv3_small")
+    assert cfg.distill_from == str(base) and cfg.distill_weight == 2.0 and not cfg.distill_real
 
 
 # ------------------------------------------------------------------------------------------ the whole run

@@ -300,6 +300,63 @@ def test_resume_continues_from_checkpoint_with_same_schedule(tmp_path, synth):
     assert s2["optimizer"]["state"]
 
 
+def test_distillation_loss_is_zero_on_agreement_and_ignores_padding():
+    from ocrforge.training.rec import distillation_loss, frame_mask
+
+    torch.manual_seed(0)
+    teacher = torch.randn(2, 10, 7)
+    mask = frame_mask([40, 24], 10, 4, "cpu")  # 10 and 6 frames
+    assert mask.sum().item() == 16 and not mask[1, 6:].any()
+    assert distillation_loss(teacher.clone(), teacher, mask, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    student = teacher.clone().requires_grad_(True)
+    with torch.no_grad():
+        student[1, 7:] = torch.randn(3, 7) * 5  # different only on the second line's padding
+    assert distillation_loss(student, teacher, mask, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    other = torch.randn(2, 10, 7, requires_grad=True)
+    loss = distillation_loss(other, teacher, mask, 2.0)
+    assert loss.item() > 0.01
+    loss.backward()
+    assert other.grad[1, 6:].abs().sum() == 0 and other.grad[0].abs().sum() > 0  # padding gets no gradient
+
+
+def test_distillation_keeps_a_fine_tuned_student_nearer_its_teacher(tmp_path, synth):
+    from ocrforge.recognition.preprocess import pad_batch
+    from ocrforge.training.rec import (distillation_loss, frame_mask, load_model_from_checkpoint, load_teacher,
+                                       save_checkpoint, train)
+    from ocrforge.training.rec_config import RecTrainConfig
+
+    _tiny_lmdb(tmp_path / "synth" / "shard_00000", synth)
+    (tmp_path / "synth" / "config.json").write_text("{}")
+    torch.manual_seed(3)
+    teacher_ckpt = _save_untrained(tmp_path, "crnn_mobilenetv3_small")
+    latin = build_model("crnn_mobilenetv3_small", num_classes=96)
+    save_checkpoint(tmp_path / "latin.pt", model=latin.state_dict(), model_config=latin.cfg.__dict__,
+                    charset_version="latin_v1", step=0, train_config={})
+    with pytest.raises(ValueError, match="96 classes"):
+        load_teacher(str(tmp_path / "latin.pt"), CS.num_classes, 4, torch.device("cpu"))
+    # Both runs start from the teacher (a fine-tune); only one is pulled back toward it.
+    base = dict(model="crnn_mobilenetv3_small", init_from=str(teacher_ckpt), synth=[str(tmp_path / "synth")], real=[],
+                val_synth=None, tokens_per_batch=400, max_batch=8, max_steps=10, warmup_steps=1, restart_steps=10,
+                lr=3e-3, val_every=1000, log_every=1, threads=1, checkpoint_minutes=100, seed=1)
+    x, widths = pad_batch([synth.sample(100 + i).image for i in range(4)])
+    x = torch.from_numpy(x)
+    teacher = load_teacher(str(teacher_ckpt), CS.num_classes, 4, torch.device("cpu"))
+
+    def gap_after(name, **kw):
+        logs = []
+        student = load_model_from_checkpoint(train(RecTrainConfig(out=str(tmp_path / name), **base, **kw),
+                                                   log=logs.append))
+        with torch.no_grad():
+            s, t = student(x), teacher(x)
+        return distillation_loss(s, t, frame_mask(widths, s.shape[1], 4, "cpu"), 1.0).item(), logs
+
+    plain, _ = gap_after("plain")
+    distilled, logs = gap_after("distilled", distill_from=str(teacher_ckpt), distill_weight=50.0,
+                                distill_temperature=1.0)
+    assert any(m.startswith("distilling from") and "synthetic batches" in m for m in logs)
+    assert plain > 0.0 and distilled < 0.5 * plain, (plain, distilled)
+
+
 # ------------------------------------------------------------------------------------ predictor
 
 

@@ -17,7 +17,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -124,6 +124,16 @@ class OnlineSynthBatches(torch.utils.data.IterableDataset):
                 buckets[b] = []
 
 
+class LineBatch(NamedTuple):
+    x: torch.Tensor  # (N, 1, 32, W) float
+    widths: List[int]
+    labels: List[List[int]]
+    casefold: torch.Tensor  # (N,) bool: transcripts without case (SROIE)
+    texts: List[str]
+    metas: List[dict]
+    real: bool  # drawn from the real sources (else synthetic)
+
+
 class LineMix:
     """Synthetic and real line sources mixed by batch ratio."""
 
@@ -213,9 +223,10 @@ class LineMix:
             x, widths, texts, metas = self._next_online()
             x = x if isinstance(x, torch.Tensor) else torch.from_numpy(x)
             labels = [self.charset.encode(t) for t in texts]
-            return x, list(widths), labels, torch.zeros(len(texts), dtype=torch.bool), list(texts), list(metas)
+            return LineBatch(x, list(widths), labels, torch.zeros(len(texts), dtype=torch.bool), list(texts),
+                             list(metas), False)
         recs = (self.real if use_real else self.synth).next()
-        return self.collate(recs, augment=self.real_augment if use_real else None)
+        return LineBatch(*self.collate(recs, augment=self.real_augment if use_real else None), use_real)
 
     def _next_online(self):
         """Data echoing (Choi et al., 2019): when rendering cannot keep up with the GPU, a rendered
@@ -310,6 +321,43 @@ class CenterLoss(nn.Module):
         f = feats[mask]
         c = self.centers[pred[mask]]
         return ((f - c) ** 2).sum(-1).mean() / 2
+
+
+def frame_mask(widths: Sequence[int], frames: int, width_stride: int, device) -> torch.Tensor:
+    """(N, T) True on the frames that see a line's pixels rather than the batch's padding."""
+    lengths = torch.tensor([min(frames, max(1, math.ceil(w / width_stride))) for w in widths], device=device)
+    return torch.arange(frames, device=device)[None, :] < lengths[:, None]
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """KL(teacher || student) of the softened per-frame posteriors, mean over real frames, times T^2
+    so its gradient keeps the CTC loss's scale whatever the temperature (Hinton et al., 2015)."""
+    t = temperature
+    log_s = F.log_softmax(student.float() / t, dim=-1)
+    log_t = F.log_softmax(teacher.float() / t, dim=-1)
+    kl = (log_t.exp() * (log_t - log_s)).sum(-1)  # (N, T)
+    return (kl * mask).sum() / mask.sum().clamp(min=1) * t * t
+
+
+def load_teacher(path: str, num_classes: int, width_stride: int, device: torch.device) -> CRNN:
+    """A frozen recognizer from a checkpoint or a weights archive; refuses one that reads a different
+    charset or frame rate, whose posteriors could not be compared frame by frame."""
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise ValueError(f"distill_from: no such file {source}")
+    if source.suffix == ".npz":
+        from .base_weights import model_from_base_weights
+
+        teacher = model_from_base_weights(source)
+    else:
+        teacher = load_model_from_checkpoint(source)
+    if teacher.cfg.num_classes != num_classes or teacher.cfg.width_stride != width_stride:
+        raise ValueError(f"distill_from {source.name}: {teacher.cfg.num_classes} classes / stride "
+                         f"{teacher.cfg.width_stride}, the student has {num_classes} / {width_stride}")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.to(device).eval()
 
 
 # ------------------------------------------------------------------------------------------
@@ -443,6 +491,11 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
                    pin_memory=device.type == "cuda")
     log(data.describe() + f"; model {cfg.model} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params on {device}")
     fold_idx = case_fold_index(charset)
+    teacher = (load_teacher(cfg.distill_from, charset.num_classes, model.cfg.width_stride, device)
+               if cfg.distill_from and cfg.distill_weight > 0 else None)
+    if teacher is not None:
+        log(f"distilling from {cfg.distill_from} (weight {cfg.distill_weight}, T={cfg.distill_temperature}, "
+            f"{'all' if cfg.distill_real else 'synthetic'} batches)")
     model.train()
     t_start = time.time()
     t_ckpt = time.time()
@@ -466,8 +519,8 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
                 break
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg)
-            x, widths, labels, casefold, _, _ = data.next_batch()
-            x = x.to(device, non_blocking=True)
+            batch = data.next_batch()
+            x, widths, labels, casefold = batch.x.to(device, non_blocking=True), batch.widths, batch.labels, batch.casefold
             if center is not None:
                 logits, feats = model(x, return_features=True)
             else:
@@ -475,6 +528,12 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
             loss = ctc_loss(logits, widths, labels, casefold, fold_idx, model.cfg.width_stride, cfg.case_neutral_fold)
             if center is not None:
                 loss = loss + cfg.center_loss_weight * center(feats, logits.detach())
+            if teacher is not None and (cfg.distill_real or not batch.real):
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+                mask = frame_mask(widths, logits.shape[1], model.cfg.width_stride, device)
+                loss = loss + cfg.distill_weight * distillation_loss(logits, teacher_logits, mask,
+                                                                     cfg.distill_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

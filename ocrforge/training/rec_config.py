@@ -45,6 +45,14 @@ class RecTrainConfig(YamlConfig):
     max_steps: int = 200000
     max_minutes: Optional[float] = None  # stop this invocation after so many minutes (a resumed run gets its own)
     center_loss_weight: float = 0.0
+    # Knowledge distillation (Hinton et al., 2015): a frozen teacher's per-frame posteriors, softened by
+    # distill_temperature, pull the student's; distill_from is a checkpoint or weights archive with the
+    # same charset and width stride. On synthetic batches only unless distill_real: a fine-tune keeps
+    # what the teacher read well on general text while the real lines correct the teacher's mistakes.
+    distill_from: Optional[str] = None
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
+    distill_real: bool = False
     threads: int = 2
     checkpoint_minutes: float = 5.0
     val_every: int = 500
