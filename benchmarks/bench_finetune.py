@@ -4,7 +4,8 @@
 
 Reads, with each model and the shipped one, the default `auto` decoder and the model's own calibration:
 the SROIE eval receipts' lines (ids % 5 == 4; cut at 0 px and at 2 px as ocrbench does; case-insensitive)
-and the held-out real Chinese clauses of the decoding benchmark (rendered in a training face). Prints CER per
+the held-out Chinese bill lines (seed 12345) and real Chinese clauses of the decoding benchmark (rendered in a
+training face). Prints CER per
 model and set; none of these lines is in a fine-tune's data unless the user put it there.
 """
 
@@ -27,6 +28,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", default=[], help="a recognizer .onnx (repeat); the shipped one is always read")
     ap.add_argument("--sroie", type=Path, default=Path("/work/shared/data/sroie"))
+    ap.add_argument("--zh-lines", type=int, default=1000, help="held-out Chinese bill lines (seed 12345)")
     ap.add_argument("--zh-real-lines", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the table here")
@@ -46,6 +48,8 @@ def main(argv=None) -> int:
     if (args.sroie / "box").is_dir():
         sets["sroie_eval_0px"] = (bd.sroie_samples(args.sroie, split, 100000, cs, True, pad=0), True)
         sets["sroie_eval_2px"] = (bd.sroie_samples(args.sroie, split, 100000, cs, True, pad=2), True)
+    if args.zh_lines > 0:
+        sets["zh_bills"] = (bd.rendered_samples("zh", bd.zh_texts(args.zh_lines), cs, False), False)
     if args.zh_real_lines > 0:
         sets["zh_real"] = (bd.rendered_samples("zh_real", bd.zh_real_texts(args.zh_real_lines), cs, False), False)
     table = {}
