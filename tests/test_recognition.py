@@ -357,6 +357,26 @@ def test_distillation_keeps_a_fine_tuned_student_nearer_its_teacher(tmp_path, sy
     assert plain > 0.0 and distilled < 0.5 * plain, (plain, distilled)
 
 
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_bn_stats_keeps_the_starting_running_statistics(tmp_path, synth, freeze):
+    from ocrforge.training.rec import train
+    from ocrforge.training.rec_config import RecTrainConfig
+
+    _tiny_lmdb(tmp_path / "synth" / "shard_00000", synth)
+    (tmp_path / "synth" / "config.json").write_text("{}")
+    start = _save_untrained(tmp_path, "crnn_mobilenetv3_small")
+    cfg = RecTrainConfig(model="crnn_mobilenetv3_small", init_from=str(start), synth=[str(tmp_path / "synth")],
+                         real=[], val_synth=str(tmp_path / "synth"), val_lines=8, tokens_per_batch=400, max_batch=8,
+                         max_steps=4, warmup_steps=1, restart_steps=4, val_every=2, log_every=1, threads=1,
+                         checkpoint_minutes=100, freeze_bn_stats=freeze, out=str(tmp_path / "run"))
+    before = torch.load(start, weights_only=False)["model"]
+    after = torch.load(train(cfg, log=lambda m: None), weights_only=False)["model"]
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    weights = [k for k in before if k.endswith("weight") and before[k].dtype == torch.float32]
+    assert stats and all(torch.equal(before[k], after[k]) == freeze for k in stats)  # through a validation, too
+    assert any(not torch.equal(before[k], after[k]) for k in weights)  # the weights trained either way
+
+
 # ------------------------------------------------------------------------------------ predictor
 
 

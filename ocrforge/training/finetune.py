@@ -45,6 +45,7 @@ class FinetuneOptions:
     # > 0: the synthetic batches also match the base model's own posteriors (knowledge distillation),
     # so what the new lines do not show is forgotten more slowly than with the CTC loss alone
     distill: float = 0.0
+    freeze_bn_stats: bool = False  # keep the base model's batch-norm statistics (small CPU batches are noisy)
     casefold: bool = False  # the labels ignore case (SROIE's are all capitals): score and train case-blind
     base: Optional[str] = None  # weights archive (.npz) or training checkpoint; None: the shipped recognizer
     threads: Optional[int] = None  # None: the cores the rendering worker leaves free
@@ -193,6 +194,7 @@ def train_config(opts: FinetuneOptions, data: PreparedData, base: Path, architec
         case_neutral_fold=opts.casefold,
         distill_from=str(base) if opts.distill > 0 else None,
         distill_weight=opts.distill,
+        freeze_bn_stats=opts.freeze_bn_stats,
         val_synth=None,
         val_real=[data.val],
         val_real_casefold=opts.casefold,
@@ -396,6 +398,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of a distillation loss toward the base model on the synthetic batches "
                         "(keeps more of what it read well; ~+15%% time)")
+    p.add_argument("--freeze-bn-stats", action="store_true",
+                   help="keep the base model's batch-norm running statistics")
     p.add_argument("--casefold", action="store_true", help="labels ignore case (e.g. SROIE's capitals)")
     p.add_argument("--base", help="start from these weights (.npz archive or checkpoint) instead of the shipped ones")
     p.add_argument("--int8", choices=["head", "dynamic", "none"], default="head")
@@ -408,7 +412,7 @@ def add_parser(subparsers) -> None:
 
 def _run(args) -> int:
     opts = FinetuneOptions(sources=list(args.sources), out=args.out, steps=args.steps, val_fraction=args.val_fraction,
-                           lr=args.lr, synth_ratio=args.synth_ratio, distill=args.distill, casefold=args.casefold, base=args.base,
+                           lr=args.lr, synth_ratio=args.synth_ratio, distill=args.distill, freeze_bn_stats=args.freeze_bn_stats, casefold=args.casefold, base=args.base,
                            int8=args.int8, threads=args.threads, seed=args.seed, max_minutes=args.max_minutes)
     finetune(opts, resume=args.resume, log=lambda m: print(m, flush=True))
     return 0

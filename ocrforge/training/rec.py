@@ -438,6 +438,15 @@ def evaluate(model: CRNN, source_paths: Sequence[str], charset: Charset, limit: 
 # ------------------------------------------------------------------------------------------
 
 
+def train_mode(model: nn.Module, freeze_bn_stats: bool) -> None:
+    """Training mode, with batch-norm layers left in eval mode (running statistics unchanged) if asked."""
+    model.train()
+    if freeze_bn_stats:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
 def load_model_from_checkpoint(path: str | Path, map_location="cpu") -> CRNN:
     from ..recognition.model import RecModelConfig
 
@@ -496,7 +505,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
     if teacher is not None:
         log(f"distilling from {cfg.distill_from} (weight {cfg.distill_weight}, T={cfg.distill_temperature}, "
             f"{'all' if cfg.distill_real else 'synthetic'} batches)")
-    model.train()
+    train_mode(model, cfg.freeze_bn_stats)
     t_start = time.time()
     t_ckpt = time.time()
     logf = open(out / "log.csv", "a", newline="")
@@ -560,6 +569,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
                 valw.writerow([step, round(elapsed_before + time.time() - t_start, 1), json.dumps(metrics)])
                 valf.flush()
                 log(f"val step {step}: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}")
+                train_mode(model, cfg.freeze_bn_stats)  # evaluate() left every layer in training mode
                 if score < best:
                     best = score
                     checkpoint(out / "best.pt")

@@ -45,6 +45,9 @@ class RecTrainConfig(YamlConfig):
     max_steps: int = 200000
     max_minutes: Optional[float] = None  # stop this invocation after so many minutes (a resumed run gets its own)
     center_loss_weight: float = 0.0
+    # Keep batch-norm running statistics as init_from left them: a CPU fine-tune's small batches of
+    # one width bucket are noisy estimates, and one odd batch can shift every later evaluation.
+    freeze_bn_stats: bool = False
     # Knowledge distillation (Hinton et al., 2015): a frozen teacher's per-frame posteriors, softened by
     # distill_temperature, pull the student's; distill_from is a checkpoint or weights archive with the
     # same charset and width stride. On synthetic batches only unless distill_real: a fine-tune keeps
