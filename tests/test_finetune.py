@@ -127,7 +127,7 @@ def test_no_usable_lines_is_an_input_error(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(steps=0), dict(val_fraction=1.0), dict(synth_ratio=1.0), dict(sources=[]),
-                                 dict(distill=-1.0), dict(distill=1.0, synth_ratio=0.0)])
+                                 dict(distill=-1.0)])
 def test_bad_options_are_refused(tmp_path, bad):
     opts = {"sources": ["x"], "out": str(tmp_path), **bad}
     with pytest.raises(InputError):
@@ -139,10 +139,13 @@ def test_distill_option_makes_the_base_model_the_teacher(tmp_path):
 
     data = PreparedData(train=str(tmp_path / "t"), val=str(tmp_path / "v"), train_lines=10, val_lines=2, skipped=0)
     base = tmp_path / "base.npz"
-    plain = train_config(FinetuneOptions(["x"], str(tmp_path)), data, base, "crnn_mobilenetv3_small")
-    assert plain.distill_from is None
-    cfg = train_config(FinetuneOptions(["x"], str(tmp_path), distill=2.0), data, base, "crnn_mobilenetv3_small")
-    assert cfg.distill_from == str(base) and cfg.distill_weight == 2.0 and not cfg.distill_real
+    cfg = train_config(FinetuneOptions(["x"], str(tmp_path)), data, base, "crnn_mobilenetv3_small")
+    assert cfg.distill_from == str(base) and cfg.distill_weight == 1.0 and not cfg.distill_real
+    assert cfg.freeze_bn_stats and cfg.real_ratio == 0.5
+    for off in (dict(distill=0.0), dict(synth_ratio=0.0)):  # no weight, or no synthetic batches to distil on
+        assert train_config(FinetuneOptions(["x"], str(tmp_path), **off), data, base, "crnn_mobilenetv3_small").distill_from is None
+    assert not train_config(FinetuneOptions(["x"], str(tmp_path), freeze_bn_stats=False), data, base,
+                            "crnn_mobilenetv3_small").freeze_bn_stats
 
 
 # ------------------------------------------------------------------------------------------ the whole run

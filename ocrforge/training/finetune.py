@@ -18,6 +18,7 @@ One command from labelled data to a model the reader uses (``--rec-model RUN/mod
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
@@ -37,15 +38,15 @@ Log = Callable[[str], None]
 class FinetuneOptions:
     sources: List[str]
     out: str
-    steps: int = 1500
+    steps: int = 1000
     val_fraction: float = 0.1
     lr: float = 2e-4
-    synth_ratio: float = 0.25  # batches of synthetic lines rendered on the fly (needs the fonts); 0: none
+    synth_ratio: float = 0.5  # batches of synthetic lines rendered on the fly (needs the fonts); 0: none
     real_augment: float = 0.5
     # > 0: the synthetic batches also match the base model's own posteriors (knowledge distillation),
     # so what the new lines do not show is forgotten more slowly than with the CTC loss alone
-    distill: float = 0.0
-    freeze_bn_stats: bool = False  # keep the base model's batch-norm statistics (small CPU batches are noisy)
+    distill: float = 1.0
+    freeze_bn_stats: bool = True  # keep the base model's batch-norm statistics (small CPU batches are noisy)
     casefold: bool = False  # the labels ignore case (SROIE's are all capitals): score and train case-blind
     base: Optional[str] = None  # weights archive (.npz) or training checkpoint; None: the shipped recognizer
     threads: Optional[int] = None  # None: the cores the rendering worker leaves free
@@ -65,8 +66,6 @@ class FinetuneOptions:
             raise InputError("--synth-ratio must be in [0, 1)")
         if self.distill < 0:
             raise InputError("--distill must be >= 0")
-        if self.distill > 0 and self.synth_ratio == 0:
-            raise InputError("--distill works on the synthetic batches: give --synth-ratio > 0")
         if self.int8 not in ("head", "dynamic", "none"):
             raise InputError("--int8 must be head, dynamic or none")
         return self
@@ -192,7 +191,7 @@ def train_config(opts: FinetuneOptions, data: PreparedData, base: Path, architec
         real_ratio=1.0 - opts.synth_ratio,
         real_augment=opts.real_augment,
         case_neutral_fold=opts.casefold,
-        distill_from=str(base) if opts.distill > 0 else None,
+        distill_from=str(base) if opts.distill > 0 and opts.synth_ratio > 0 else None,  # it needs synthetic batches
         distill_weight=opts.distill,
         freeze_bn_stats=opts.freeze_bn_stats,
         val_synth=None,
@@ -390,16 +389,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("sources", nargs="+", metavar="DATA",
                    help="SROIE-style folder (img/, box/), PaddleOCR label file (path<TAB>text) or line LMDB")
     p.add_argument("--out", required=True, help="run folder: data, checkpoints, model.onnx, finetune_report.json")
-    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500: ~1 h on 2 CPU cores)")
+    p.add_argument("--steps", type=int, default=1000, help="training steps (default 1000: ~45 min on 2 CPU cores)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="lines kept apart to measure the result (0.1)")
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--synth-ratio", type=float, default=0.25,
+    p.add_argument("--synth-ratio", type=float, default=0.5,
                    help="share of batches of synthetic lines, so the model keeps what it knew (0: none)")
-    p.add_argument("--distill", type=float, default=0.0,
-                   help="weight of a distillation loss toward the base model on the synthetic batches "
-                        "(keeps more of what it read well; ~+15%% time)")
-    p.add_argument("--freeze-bn-stats", action="store_true",
-                   help="keep the base model's batch-norm running statistics")
+    p.add_argument("--distill", type=float, default=1.0,
+                   help="weight of a distillation loss toward the base model on the synthetic batches, so the "
+                        "model keeps more of what it read well (0: none; ~+15%% time)")
+    p.add_argument("--freeze-bn-stats", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the base model's batch-norm running statistics (default: keep)")
     p.add_argument("--casefold", action="store_true", help="labels ignore case (e.g. SROIE's capitals)")
     p.add_argument("--base", help="start from these weights (.npz archive or checkpoint) instead of the shipped ones")
     p.add_argument("--int8", choices=["head", "dynamic", "none"], default="head")
