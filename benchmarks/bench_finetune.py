@@ -5,7 +5,8 @@
 Reads, with each model and the shipped one, the default `auto` decoder and the model's own calibration:
 the SROIE eval receipts' lines (ids % 5 == 4; cut at 0 px and at 2 px as ocrbench does; case-insensitive)
 the held-out Chinese bill lines (seed 12345) and real Chinese clauses of the decoding benchmark (rendered in a
-training face). Prints CER per
+training face), and clean synthetic lines in the training fonts (what a fine-tune's synthetic batches are drawn
+from; seed 77). Prints CER per
 model and set; none of these lines is in a fine-tune's data unless the user put it there.
 """
 
@@ -24,12 +25,26 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_decoding as bd  # noqa: E402
 
 
+def synthetic_samples(n: int):
+    """Clean lines (no hard-sample degradations) from the line synthesizer in its training fonts; none,
+    with a message, where those fonts are not installed."""
+    from ocrforge.data.synth_lines import LineSynthConfig, LineSynthesizer
+
+    try:
+        synth = LineSynthesizer(LineSynthConfig(seed=77, hard_ratio=0.0))
+    except Exception as exc:  # noqa: BLE001 - no fonts: the other sets still run
+        print(f"bench_finetune: no synthetic lines ({exc})", file=sys.stderr)
+        return []
+    return [bd.Sample("synth", s.text, s.image) for s in (synth.sample(i) for i in range(n))]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", default=[], help="a recognizer .onnx (repeat); the shipped one is always read")
     ap.add_argument("--sroie", type=Path, default=Path("/work/shared/data/sroie"))
     ap.add_argument("--zh-lines", type=int, default=1000, help="held-out Chinese bill lines (seed 12345)")
     ap.add_argument("--zh-real-lines", type=int, default=1000)
+    ap.add_argument("--synth-lines", type=int, default=300, help="clean synthetic lines in the training fonts (seed 77)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the table here")
     args = ap.parse_args(argv)
@@ -52,6 +67,10 @@ def main(argv=None) -> int:
         sets["zh_bills"] = (bd.rendered_samples("zh", bd.zh_texts(args.zh_lines), cs, False), False)
     if args.zh_real_lines > 0:
         sets["zh_real"] = (bd.rendered_samples("zh_real", bd.zh_real_texts(args.zh_real_lines), cs, False), False)
+    if args.synth_lines > 0:
+        samples = synthetic_samples(args.synth_lines)
+        if samples:
+            sets["synth_train_fonts"] = (samples, False)
     table = {}
     for name in ["shipped", *args.model]:
         rec = TextRecognizer(None if name == "shipped" else name, threads=args.threads)

@@ -239,9 +239,10 @@ def test_bench_finetune_reads_every_model_on_every_set(tmp_path):
     out = tmp_path / "t.json"
     assert bench_finetune.main(["--model", str(tmp_path / "absent.onnx")]) == 2
     assert bench_finetune.main(["--model", str(DEFAULT_MODEL), "--sroie", str(tmp_path), "--zh-real-lines", "6",
-                                "--zh-lines", "5", "--threads", "1", "--json", str(out)]) == 0
+                                "--zh-lines", "5", "--synth-lines", "4", "--threads", "1", "--json", str(out)]) == 0
     table = json.loads(out.read_text())
     assert set(table) == {"shipped", str(DEFAULT_MODEL)}
     assert table["shipped"] == table[str(DEFAULT_MODEL)]  # the same model reads the same
     assert table["shipped"]["zh_real"]["lines"] == 6 and table["shipped"]["zh_real"]["cer_percent"] >= 0
     assert table["shipped"]["zh_bills"]["lines"] == 5 and "sroie_eval_0px" not in table["shipped"]
+    assert table["shipped"]["synth_train_fonts"]["lines"] == 4
