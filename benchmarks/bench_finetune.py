@@ -3,11 +3,11 @@
     python benchmarks/bench_finetune.py --model RUN/model_int8.onnx [--model OTHER.onnx ...] [--json OUT]
 
 Reads, with each model and the shipped one, the default `auto` decoder and the model's own calibration:
-the SROIE eval receipts' lines (ids % 5 == 4; cut at 0 px and at 2 px as ocrbench does; case-insensitive)
+the SROIE eval receipts' lines (ids % 5 == 4; cut at 0 px and at 2 px as ocrbench does; case-insensitive),
 the held-out Chinese bill lines (seed 12345) and real Chinese clauses of the decoding benchmark (rendered in a
 training face), and clean synthetic lines in the training fonts (what a fine-tune's synthetic batches are drawn
-from; seed 77). Prints CER per
-model and set; none of these lines is in a fine-tune's data unless the user put it there.
+from; seed 77). Prints CER per model and set; none of these lines is in a fine-tune's data unless the user put
+it there.
 """
 
 from __future__ import annotations

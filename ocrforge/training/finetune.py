@@ -411,7 +411,8 @@ def add_parser(subparsers) -> None:
 
 def _run(args) -> int:
     opts = FinetuneOptions(sources=list(args.sources), out=args.out, steps=args.steps, val_fraction=args.val_fraction,
-                           lr=args.lr, synth_ratio=args.synth_ratio, distill=args.distill, freeze_bn_stats=args.freeze_bn_stats, casefold=args.casefold, base=args.base,
+                           lr=args.lr, synth_ratio=args.synth_ratio, distill=args.distill,
+                           freeze_bn_stats=args.freeze_bn_stats, casefold=args.casefold, base=args.base,
                            int8=args.int8, threads=args.threads, seed=args.seed, max_minutes=args.max_minutes)
     finetune(opts, resume=args.resume, log=lambda m: print(m, flush=True))
     return 0

@@ -282,6 +282,12 @@ def freeze_case_split(logits: torch.Tensor, casefold: torch.Tensor,
     return torch.where(casefold.to(logits.device)[:, None, None], neutral, logits)
 
 
+def frame_lengths(widths: Sequence[int], frames: int, width_stride: int, device) -> torch.Tensor:
+    """Output frames of each line of a padded batch: its own width / stride, at least 1, at most the batch's."""
+    return torch.tensor([min(frames, max(1, math.ceil(w / width_stride))) for w in widths], dtype=torch.long,
+                        device=device)
+
+
 def ctc_loss(logits: torch.Tensor, widths: Sequence[int], labels: List[List[int]], casefold: torch.Tensor,
              fold_idx: Tuple[torch.Tensor, torch.Tensor], width_stride: int = 4,
              case_neutral: bool = False) -> torch.Tensor:
@@ -298,7 +304,7 @@ def ctc_loss(logits: torch.Tensor, widths: Sequence[int], labels: List[List[int]
         labels = [lab for lab in labels]  # targets of casefold samples are already upper case
     T = logp.shape[1]
     dev = logp.device
-    input_lengths = torch.tensor([min(T, max(1, math.ceil(w / width_stride))) for w in widths], dtype=torch.long, device=dev)
+    input_lengths = frame_lengths(widths, T, width_stride, dev)
     target_lengths = torch.tensor([len(lab) for lab in labels], dtype=torch.long, device=dev)
     targets = torch.tensor([c for lab in labels for c in lab], dtype=torch.long, device=dev)
     return F.ctc_loss(logp.transpose(0, 1), targets, input_lengths, target_lengths, blank=0,
@@ -325,7 +331,7 @@ class CenterLoss(nn.Module):
 
 def frame_mask(widths: Sequence[int], frames: int, width_stride: int, device) -> torch.Tensor:
     """(N, T) True on the frames that see a line's pixels rather than the batch's padding."""
-    lengths = torch.tensor([min(frames, max(1, math.ceil(w / width_stride))) for w in widths], device=device)
+    lengths = frame_lengths(widths, frames, width_stride, device)
     return torch.arange(frames, device=device)[None, :] < lengths[:, None]
 
 
