@@ -127,7 +127,7 @@ def test_no_usable_lines_is_an_input_error(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(steps=0), dict(val_fraction=1.0), dict(synth_ratio=1.0), dict(sources=[]),
-                                 dict(distill=-1.0)])
+                                 dict(distill=-1.0), dict(blend=0.0), dict(blend=1.5)])
 def test_bad_options_are_refused(tmp_path, bad):
     opts = {"sources": ["x"], "out": str(tmp_path), **bad}
     with pytest.raises(InputError):
@@ -184,14 +184,70 @@ def test_finetune_end_to_end_then_resume(tmp_path, paddle_labels):
     assert any("reusing" in line for line in logs)
     assert any(line.startswith("resumed from") and "at step 2" in line for line in logs)
     assert torch.load(out / "train" / "last.pt", map_location="cpu", weights_only=False)["step"] == 3
+    # A finished run re-exported part-way back toward the base: no more steps, another model.
+    import onnx
+
+    before = (out / "model.onnx").read_bytes()
+    report = finetune(FinetuneOptions([str(paddle_labels)], str(out), steps=3, val_fraction=0.25, synth_ratio=0.0,
+                                      threads=1, blend=0.5), resume=True, log=logs.append)
+    assert report["options"]["blend"] == 0.5 and report["checkpoint"].endswith("blend_0.5.pt")
+    assert torch.load(out / "train" / "last.pt", map_location="cpu", weights_only=False)["step"] == 3
+    meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert meta["blend"] == "0.5" and (out / "model.onnx").read_bytes() != before
 
 
-def test_cli_bad_data_is_one_line_and_non_zero(tmp_path):
+@pytest.mark.parametrize("args, message", [([], "data not found"), (["--blend", "0"], "--blend must be in")])
+def test_cli_bad_input_is_one_line_and_non_zero(tmp_path, args, message):
     r = subprocess.run([sys.executable, "-m", "ocrforge.cli", "train", "finetune", str(tmp_path / "nothing"),
-                        "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+                        "--out", str(tmp_path / "run"), *args], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
     assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
-    assert "data not found" in r.stderr
+    assert message in r.stderr
+
+
+# ------------------------------------------------------------------------------------------ weight blending
+
+
+def test_blend_weights_is_the_straight_line_between_the_models():
+    from ocrforge.training.blend import blend_weights
+
+    base = {"w": torch.tensor([0.0, 2.0]), "bn.num_batches_tracked": torch.tensor(5)}
+    tuned = {"w": torch.tensor([4.0, 2.0]), "bn.num_batches_tracked": torch.tensor(9)}
+    assert torch.equal(blend_weights(base, tuned, 0.0)["w"], base["w"])
+    assert torch.equal(blend_weights(base, tuned, 1.0)["w"], tuned["w"])
+    half = blend_weights(base, tuned, 0.25)
+    assert torch.allclose(half["w"], torch.tensor([1.0, 2.0])) and int(half["bn.num_batches_tracked"]) == 9
+    with pytest.raises(InputError, match="different layers"):
+        blend_weights(base, {"w": tuned["w"], "other": tuned["w"]}, 0.5)
+    with pytest.raises(InputError, match="shape"):
+        blend_weights(base, {**tuned, "w": torch.zeros(3)}, 0.5)
+    with pytest.raises(InputError, match="in \\[0, 1\\]"):
+        blend_weights(base, tuned, 1.5)
+
+
+def test_blended_checkpoint_sits_between_base_and_fine_tune_and_exports(tmp_path):
+    from ocrforge.export.onnx_rec import export_recognizer
+    from ocrforge.training.blend import blend_checkpoint, load_recognizer
+    from ocrforge.training.rec import save_checkpoint
+
+    base = model_from_base_weights(shipped_base_weights())
+    tuned = model_from_base_weights(shipped_base_weights())
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_checkpoint(tmp_path / "tuned.pt", model=tuned.state_dict(), optimizer={"state": {}}, model_config=tuned.cfg.__dict__,
+                    charset_version="v1", step=7, train_config={"model": "crnn_mobilenetv3_small"})
+    out = blend_checkpoint(shipped_base_weights(), tmp_path / "tuned.pt", 0.5, tmp_path / "blend.pt")
+    state = torch.load(out, map_location="cpu", weights_only=False)
+    assert "optimizer" not in state and state["step"] == 7 and state["blend"]["weight"] == 0.5
+    mid = load_recognizer(out).state_dict()
+    for name, p in base.state_dict().items():
+        if p.is_floating_point():
+            assert torch.allclose(mid[name], (p + tuned.state_dict()[name]) / 2, atol=1e-6), name
+    onnx_path = export_recognizer(out, tmp_path / "blend.onnx")
+    assert len(TextRecognizer(str(onnx_path), calibration="none").recognize([render("TOTAL 3.00")])) == 1
+    with pytest.raises(InputError, match="no such model file"):
+        blend_checkpoint(tmp_path / "absent.npz", tmp_path / "tuned.pt", 0.5, tmp_path / "x.pt")
 
 
 def test_finetuned_model_gets_its_own_calibration(tmp_path):

@@ -47,6 +47,9 @@ class FinetuneOptions:
     # so what the new lines do not show is forgotten more slowly than with the CTC loss alone
     distill: float = 1.0
     freeze_bn_stats: bool = True  # keep the base model's batch-norm statistics (small CPU batches are noisy)
+    # share of the fine-tuned weights in the exported model, the rest the base's (training.blend):
+    # part-way back toward the base gives back much of what the fine-tune forgot
+    blend: float = 1.0
     casefold: bool = False  # the labels ignore case (SROIE's are all capitals): score and train case-blind
     base: Optional[str] = None  # weights archive (.npz) or training checkpoint; None: the shipped recognizer
     threads: Optional[int] = None  # None: the cores the rendering worker leaves free
@@ -66,6 +69,8 @@ class FinetuneOptions:
             raise InputError("--synth-ratio must be in [0, 1)")
         if self.distill < 0:
             raise InputError("--distill must be >= 0")
+        if not 0.0 < self.blend <= 1.0:
+            raise InputError("--blend must be in (0, 1]")
         if self.int8 not in ("head", "dynamic", "none"):
             raise InputError("--int8 must be head, dynamic or none")
         return self
@@ -327,6 +332,7 @@ def fit_model_calibration(model_path: Path, refs: List[str], readings: Dict[str,
 def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> dict:
     from ..export.onnx_rec import export_recognizer, int8_path, quantize_recognizer
     from ..recognition.charset import load_charset
+    from .blend import blend_checkpoint
     from .rec import train
 
     opts = opts.validate()
@@ -341,7 +347,11 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     last = train(cfg, resume=resume, log=log)
     best = Path(cfg.out) / "best.pt"
     chosen = best if best.is_file() else last
-    fp32 = export_recognizer(chosen, out / "model.onnx", extra_metadata={"finetuned_from": base.name})
+    if opts.blend < 1.0:
+        chosen = blend_checkpoint(base, chosen, opts.blend, Path(cfg.out) / f"blend_{opts.blend:g}.pt")
+        log(f"blended: {opts.blend:g} x fine-tuned + {1 - opts.blend:g} x {base.name}")
+    fp32 = export_recognizer(chosen, out / "model.onnx",
+                             extra_metadata={"finetuned_from": base.name, "blend": f"{opts.blend:g}"})
     model = quantize_recognizer(fp32, int8_path(fp32), opts.int8) if opts.int8 != "none" else fp32
     log(f"exported {chosen.name} -> {model}")
     threads = opts.threads or os.cpu_count() or 1
@@ -399,6 +409,10 @@ def add_parser(subparsers) -> None:
                         "model keeps more of what it read well (0: none; ~+15%% time)")
     p.add_argument("--freeze-bn-stats", action=argparse.BooleanOptionalAction, default=True,
                    help="keep the base model's batch-norm running statistics (default: keep)")
+    p.add_argument("--blend", type=float, default=1.0,
+                   help="share of the fine-tuned weights in the exported model, the rest the base's "
+                        "(1: the fine-tuned model; lower gives back more of what it forgot; with --resume, "
+                        "re-exports a finished run)")
     p.add_argument("--casefold", action="store_true", help="labels ignore case (e.g. SROIE's capitals)")
     p.add_argument("--base", help="start from these weights (.npz archive or checkpoint) instead of the shipped ones")
     p.add_argument("--int8", choices=["head", "dynamic", "none"], default="head")
@@ -412,7 +426,7 @@ def add_parser(subparsers) -> None:
 def _run(args) -> int:
     opts = FinetuneOptions(sources=list(args.sources), out=args.out, steps=args.steps, val_fraction=args.val_fraction,
                            lr=args.lr, synth_ratio=args.synth_ratio, distill=args.distill,
-                           freeze_bn_stats=args.freeze_bn_stats, casefold=args.casefold, base=args.base,
+                           freeze_bn_stats=args.freeze_bn_stats, blend=args.blend, casefold=args.casefold, base=args.base,
                            int8=args.int8, threads=args.threads, seed=args.seed, max_minutes=args.max_minutes)
     finetune(opts, resume=args.resume, log=lambda m: print(m, flush=True))
     return 0

@@ -349,15 +349,12 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, mask: torch.
 def load_teacher(path: str, num_classes: int, width_stride: int, device: torch.device) -> CRNN:
     """A frozen recognizer from a checkpoint or a weights archive; refuses one that reads a different
     charset or frame rate, whose posteriors could not be compared frame by frame."""
+    from .blend import load_recognizer
+
     source = Path(path).expanduser()
     if not source.is_file():
         raise ValueError(f"distill_from: no such file {source}")
-    if source.suffix == ".npz":
-        from .base_weights import model_from_base_weights
-
-        teacher = model_from_base_weights(source)
-    else:
-        teacher = load_model_from_checkpoint(source)
+    teacher = load_recognizer(source)
     if teacher.cfg.num_classes != num_classes or teacher.cfg.width_stride != width_stride:
         raise ValueError(f"distill_from {source.name}: {teacher.cfg.num_classes} classes / stride "
                          f"{teacher.cfg.width_stride}, the student has {num_classes} / {width_stride}")
