@@ -167,6 +167,12 @@ def test_finetune_end_to_end_then_resume(tmp_path, paddle_labels):
         v = report["validation"][side]
         assert v["lines"] == data["val_lines"] and 0.0 <= v["cer"]
     assert report["better"] == (report["validation"]["finetuned"]["cer"] < report["validation"]["shipped"]["cer"])
+    # The run keeps its own copy of its starting weights (what --blend and distillation use later).
+    assert (out / "base.npz").read_bytes() == shipped_base_weights().read_bytes()
+    # What it forgot: both models on the same clean synthetic lines in the training faces (fonts installed here).
+    forgot = report["synthetic_lines"]
+    assert forgot["shipped"]["lines"] == forgot["finetuned"]["lines"] == 300
+    assert any(line.startswith("clean synthetic lines in the training faces (300): shipped") for line in logs)
     # Its own calibration (40 lines: enough for the pooled maps) sits beside it and the reader takes it.
     cal = report["calibration"]
     if cal is not None:
@@ -194,6 +200,10 @@ def test_finetune_end_to_end_then_resume(tmp_path, paddle_labels):
     assert torch.load(out / "train" / "last.pt", map_location="cpu", weights_only=False)["step"] == 3
     meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
     assert meta["blend"] == "0.5" and (out / "model.onnx").read_bytes() != before
+    assert meta["finetuned_from"].startswith("rec_crnn_mobilenetv3_small.weights.npz sha256:")
+    # Blended with the run's copy, even if the package's archive has changed since the run started.
+    state = torch.load(report["checkpoint"], map_location="cpu", weights_only=False)
+    assert state["blend"]["base"] == str(out / "base.npz")
 
 
 @pytest.mark.parametrize("args, message", [([], "data not found"), (["--blend", "0"], "--blend must be in")])
@@ -284,6 +294,24 @@ def test_finetuned_model_gets_its_own_calibration(tmp_path):
     assert rec.calibration.info["fitted_on"] == {"finetune_validation_lines": 80}
     r = rec.recognize([render("TOTAL 3.00")])[0]
     assert 0.0 <= r.confidence <= 1.0 and r.raw_confidence is not None
+
+
+def test_forgetting_check_reads_the_same_lines_with_both_models(monkeypatch):
+    """The shipped model against itself: the same lines, the same CER (the rendering is seeded); without
+    fonts the check is skipped, not fatal."""
+    from ocrforge.data import synth_lines
+    from ocrforge.recognition.predictor import DEFAULT_MODEL
+    from ocrforge.training.finetune import forgetting_check
+
+    result = forgetting_check(Path(DEFAULT_MODEL), threads=1, lines=12)
+    assert result["shipped"] == result["finetuned"] and result["shipped"]["lines"] == 12
+    assert 0.0 <= result["shipped"]["cer"] < 0.5  # clean lines in the faces it was trained on
+
+    def no_fonts(*args, **kwargs):
+        raise RuntimeError("no training fonts")
+
+    monkeypatch.setattr(synth_lines, "LineSynthesizer", no_fonts)
+    assert forgetting_check(Path(DEFAULT_MODEL), threads=1, lines=12) is None
 
 
 def test_bench_finetune_reads_every_model_on_every_set(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 import zlib
 from dataclasses import asdict, dataclass, field, replace
@@ -236,6 +237,18 @@ def base_path(opts: FinetuneOptions) -> Path:
     return path
 
 
+def run_base(source: Path, out: Path) -> Path:
+    """The run's own copy of the weights it started from, made when the run starts: distillation after a
+    resume and a later ``--blend`` then use those weights even once the package, and the shipped archive
+    with it, has been upgraded (blending with another model's weights would be a different, unmeasured model)."""
+    copy = out / f"base{source.suffix}"
+    if not copy.is_file():
+        tmp = copy.with_name(copy.name + ".tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, copy)
+    return copy
+
+
 def base_architecture(path: Path) -> str:
     if path.suffix == ".npz":
         from .base_weights import load_base_weights
@@ -261,22 +274,47 @@ def _val_lines(val_lmdb: str) -> Tuple[List[np.ndarray], List[str]]:
 def read_validation(model_path: Optional[Path], val_lmdb: str, threads: int, kinds: Tuple[str, ...] = ("auto",)
                     ) -> Tuple[List[str], Dict[str, list]]:
     """(references, {decoder kind: raw readings}) of a recognizer (None: the shipped one) on the
-    validation lines; one model pass serves every decoder. Chunked as ``TextRecognizer.recognize``
-    chunks, so the texts are the ones the reader gives (decoders see raw scores; calibration only
-    maps confidences)."""
+    validation lines."""
+    crops, refs = _val_lines(val_lmdb)
+    return refs, read_crops(model_path, crops, threads, kinds)
+
+
+def read_crops(model_path: Optional[Path], crops: List[np.ndarray], threads: int, kinds: Tuple[str, ...] = ("auto",)
+               ) -> Dict[str, list]:
+    """{decoder kind: raw readings} of a recognizer (None: the shipped one); one model pass serves every
+    decoder. Chunked as ``TextRecognizer.recognize`` chunks, so the texts are the ones the reader gives
+    (decoders see raw scores; calibration only maps confidences)."""
     from ..postprocess.beam import DecoderOptions, make_decoder
     from ..postprocess.ctc import decode_lines
     from ..recognition.predictor import RECOGNIZE_CHUNK, TextRecognizer
 
     rec = TextRecognizer(str(model_path) if model_path else None, threads=threads, calibration="none")
-    crops, refs = _val_lines(val_lmdb)
     decoders = {k: make_decoder(rec.charset, DecoderOptions(kind=k)) for k in kinds}
     readings: Dict[str, list] = {k: [] for k in kinds}
     for i in range(0, len(crops), RECOGNIZE_CHUNK):  # posteriors are large: a chunk at a time
         probs = rec.predict_probs(crops[i:i + RECOGNIZE_CHUNK])
         for k, dec in decoders.items():
             readings[k] += decode_lines(dec, probs)
-    return refs, readings
+    return readings
+
+
+FORGETTING_LINES = 300  # clean synthetic lines in the training faces: seconds to render and read
+
+
+def forgetting_check(model_path: Path, threads: int, lines: int = FORGETTING_LINES, seed: int = 77) -> Optional[dict]:
+    """CER of the shipped model and the new one on clean synthetic lines in the training faces (what the
+    shipped model was trained on and the user's data may not show): a rise is what the fine-tune forgot,
+    the number to watch when choosing ``--blend``. None where the fonts are not installed."""
+    from ..data.synth_lines import LineSynthConfig, LineSynthesizer
+
+    try:
+        synth = LineSynthesizer(LineSynthConfig(seed=seed, hard_ratio=0.0))
+    except Exception:  # noqa: BLE001 - no fonts: the report simply has no such row
+        return None
+    samples = [synth.sample(i) for i in range(lines)]
+    crops, refs = [s.image for s in samples], [s.text for s in samples]
+    return {side: line_metrics(refs, [r.text for r in read_crops(path, crops, threads)["auto"]], casefold=False)
+            for side, path in (("shipped", None), ("finetuned", model_path))}
 
 
 def line_metrics(refs: List[str], hyps: List[str], casefold: bool) -> Dict[str, float]:
@@ -332,6 +370,7 @@ def fit_model_calibration(model_path: Path, refs: List[str], readings: Dict[str,
 def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> dict:
     from ..export.onnx_rec import export_recognizer, int8_path, quantize_recognizer
     from ..recognition.charset import load_charset
+    from ..postprocess.calibration import _file_sha256
     from .blend import blend_checkpoint
     from .rec import train
 
@@ -339,7 +378,8 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     out = Path(opts.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    base = base_path(opts)
+    source = base_path(opts)
+    base = run_base(source, out)
     if opts.synth_ratio > 0:  # before minutes of data preparation, not after
         _check_fonts(log)
     data = prepare_data(opts, load_charset("v1"), log)
@@ -349,9 +389,10 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     chosen = best if best.is_file() else last
     if opts.blend < 1.0:
         chosen = blend_checkpoint(base, chosen, opts.blend, Path(cfg.out) / f"blend_{opts.blend:g}.pt")
-        log(f"blended: {opts.blend:g} x fine-tuned + {1 - opts.blend:g} x {base.name}")
+        log(f"blended: {opts.blend:g} x fine-tuned + {1 - opts.blend:g} x the starting weights ({base})")
     fp32 = export_recognizer(chosen, out / "model.onnx",
-                             extra_metadata={"finetuned_from": base.name, "blend": f"{opts.blend:g}"})
+                             extra_metadata={"finetuned_from": f"{source.name} sha256:{_file_sha256(base)}",
+                                             "blend": f"{opts.blend:g}"})
     model = quantize_recognizer(fp32, int8_path(fp32), opts.int8) if opts.int8 != "none" else fp32
     log(f"exported {chosen.name} -> {model}")
     threads = opts.threads or os.cpu_count() or 1
@@ -360,6 +401,7 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     after = line_metrics(refs, [r.text for r in readings["auto"]], opts.casefold)
     refs, shipped = read_validation(None, data.val, threads)
     before = line_metrics(refs, [r.text for r in shipped["auto"]], opts.casefold)
+    forgetting = forgetting_check(Path(model), threads)
     report = {
         "options": asdict(replace(opts, sources=[str(s) for s in opts.sources])),
         "data": data.to_dict(),
@@ -367,12 +409,17 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
         "model": str(model),
         "validation": {"shipped": before, "finetuned": after},
         "calibration": calibration,
+        "synthetic_lines": forgetting,
         "better": after["cer"] < before["cer"],
         "minutes": round((time.time() - started) / 60, 1),
     }
     (out / "finetune_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
     verdict = "better" if report["better"] else "NOT better: keep the shipped model (more data or steps?)"
     log(f"validation CER ({after['lines']} lines): shipped {before['cer']:.2%} -> fine-tuned {after['cer']:.2%}: {verdict}")
+    if forgetting:
+        s, f = forgetting["shipped"]["cer"], forgetting["finetuned"]["cer"]
+        log(f"clean synthetic lines in the training faces ({forgetting['shipped']['lines']}): shipped {s:.2%} -> "
+            f"fine-tuned {f:.2%}" + (" (forgotten; --resume --blend 0.5 or lower gives some back)" if f > s + 0.002 else ""))
     log(f"use it: ocrforge read IMAGE --rec-model {model}")
     return report
 
