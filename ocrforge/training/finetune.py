@@ -10,10 +10,11 @@ One command from labelled data to a model the reader uses (``--rec-model RUN/mod
 3. train from the shipped weights (``training.base_weights``) on those lines, with a share of
    synthetic lines rendered on the fly so the model keeps what it knew (``synth_ratio``), on the
    usual resumable run (checkpoints every few minutes, ``--resume``);
-4. export the best checkpoint (lowest validation CER) to ONNX with the shipped INT8 head, fit its
+4. export the best checkpoint (lowest validation CER; with ``blend`` < 1 a point between it and the
+   starting weights, ``training.blend``) to ONNX with the shipped INT8 head, fit its
    confidence calibration on the validation lines (``MODEL.calib.json``: the shipped file belongs to
    the shipped model's hash), and read the validation lines with the shipped model and the new one:
-   the report says which is better.
+   the report says which is better, and how both read clean synthetic lines (what was forgotten).
 """
 
 from __future__ import annotations
