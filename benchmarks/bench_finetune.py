@@ -26,16 +26,16 @@ import bench_decoding as bd  # noqa: E402
 
 
 def synthetic_samples(n: int):
-    """Clean lines (no hard-sample degradations) from the line synthesizer in its training fonts; none,
-    with a message, where those fonts are not installed."""
-    from ocrforge.data.synth_lines import LineSynthConfig, LineSynthesizer
+    """The lines `train finetune`'s report reads for forgetting (``clean_synthetic_lines``, seed 77); none,
+    with a message, where the training fonts are not installed."""
+    from ocrforge.training.finetune import clean_synthetic_lines
 
     try:
-        synth = LineSynthesizer(LineSynthConfig(seed=77, hard_ratio=0.0))
+        crops, texts = clean_synthetic_lines(n)
     except Exception as exc:  # noqa: BLE001 - no fonts: the other sets still run
         print(f"bench_finetune: no synthetic lines ({exc})", file=sys.stderr)
         return []
-    return [bd.Sample("synth", s.text, s.image) for s in (synth.sample(i) for i in range(n))]
+    return [bd.Sample("synth", text, crop) for crop, text in zip(crops, texts)]
 
 
 def main(argv=None) -> int:

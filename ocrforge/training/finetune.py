@@ -300,20 +300,28 @@ def read_crops(model_path: Optional[Path], crops: List[np.ndarray], threads: int
 
 
 FORGETTING_LINES = 300  # clean synthetic lines in the training faces: seconds to render and read
+FORGETTING_SEED = 77
 
 
-def forgetting_check(model_path: Path, threads: int, lines: int = FORGETTING_LINES, seed: int = 77) -> Optional[dict]:
+def clean_synthetic_lines(count: int, seed: int = FORGETTING_SEED) -> Tuple[List[np.ndarray], List[str]]:
+    """(crops, texts) of ``count`` lines from the line synthesizer in its training faces, without the
+    hard-sample degradations: what a fine-tune's synthetic batches are drawn from. Raises where the
+    fonts are not installed."""
+    from ..data.synth_lines import LineSynthConfig, LineSynthesizer
+
+    synth = LineSynthesizer(LineSynthConfig(seed=seed, hard_ratio=0.0))
+    samples = [synth.sample(i) for i in range(count)]
+    return [s.image for s in samples], [s.text for s in samples]
+
+
+def forgetting_check(model_path: Path, threads: int, lines: int = FORGETTING_LINES) -> Optional[dict]:
     """CER of the shipped model and the new one on clean synthetic lines in the training faces (what the
     shipped model was trained on and the user's data may not show): a rise is what the fine-tune forgot,
     the number to watch when choosing ``--blend``. None where the fonts are not installed."""
-    from ..data.synth_lines import LineSynthConfig, LineSynthesizer
-
     try:
-        synth = LineSynthesizer(LineSynthConfig(seed=seed, hard_ratio=0.0))
+        crops, refs = clean_synthetic_lines(lines)
     except Exception:  # noqa: BLE001 - no fonts: the report simply has no such row
         return None
-    samples = [synth.sample(i) for i in range(lines)]
-    crops, refs = [s.image for s in samples], [s.text for s in samples]
     return {side: line_metrics(refs, [r.text for r in read_crops(path, crops, threads)["auto"]], casefold=False)
             for side, path in (("shipped", None), ("finetuned", model_path))}
 
