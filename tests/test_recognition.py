@@ -223,6 +223,25 @@ def test_synthetic_lines_are_deterministic_and_labelled(synth):
     assert any(any(c.isascii() and c.isalpha() for c in s.text) for s in samples)
 
 
+def test_geometric_augmentation_keeps_long_lines_flat(synth):
+    """A long line may tilt and slant, but must not grow much taller for its width: the recognizer sees it
+    squeezed to 32 px, and a line three times its own height leaves glyphs a few pixels tall (albumentations
+    reads a bare shear range as x and y shear, which did exactly that to ~40 % of long lines)."""
+    import random
+
+    from ocrforge.data.synth_lines import _rotate
+
+    line = np.full((40, 800, 3), 235, np.uint8)
+    line[12:30, 10:790] = 20
+    growth = []
+    for seed in range(80):
+        rng = random.Random(seed)
+        out = synth._augment(image=_rotate(line, rng), rng=rng)
+        growth.append((out.shape[0] / out.shape[1]) / (line.shape[0] / line.shape[1]))
+    assert max(growth) < 1.6, sorted(growth)[-5:]
+    assert max(growth) > 1.05  # the rotation and perspective still act
+
+
 def test_held_out_fonts_are_disjoint_from_training_fonts():
     from ocrforge.data.fonts import available_fonts
 

@@ -209,7 +209,11 @@ def _build_augment():
     import albumentations as A
 
     pipe = A.Compose([
-        A.Affine(shear=(-8, 8), scale=(0.8, 1.2), fit_output=True, border_mode=cv2.BORDER_REPLICATE, p=0.4),
+        # Slant the glyphs only: albumentations reads a bare shear range as x *and* y, and a y-shear of a few
+        # degrees on a long line (fit_output) doubles or triples its height, so the text ends up a third of
+        # the 32-px input. Baseline tilt comes from _rotate, whose limit shrinks with line length.
+        A.Affine(shear={"x": (-8, 8), "y": (0, 0)}, scale=(0.8, 1.2), fit_output=True,
+                 border_mode=cv2.BORDER_REPLICATE, p=0.4),
         A.Perspective(scale=(0.01, 0.05), fit_output=True, border_mode=cv2.BORDER_REPLICATE, p=0.25),
         A.HueSaturationValue(hue_shift_limit=20, sat_shift_limit=20, val_shift_limit=20, p=0.3),
         A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.3, p=0.5),
