@@ -189,3 +189,17 @@ def test_batched_search_splits_big_tables_into_groups_with_the_same_result(cs, l
     assert len(groups) > 3 and sum(groups) == len(posts) - 1  # the zero-frame line needs no search
     assert [(r.text, r.char_frames, round(r.confidence, 12)) for r in split] == \
         [(r.text, r.char_frames, round(r.confidence, 12)) for r in whole]
+
+
+def test_lm_floor_keeps_a_sure_rare_character_and_still_fixes_lookalikes(cs, lm):
+    # 巳 never occurs in the corpus: without a floor the LM drops a 90 %-sure 巳 (or swaps in 已, which the
+    # corpus knows); a floor caps the LM's cost of the character, so the image wins.
+    for text, conf in [("巳 TOTAL", {0: ("已", 0.1)}), ("王巳", {1: ("已", 0.1)})]:
+        sure_rare = spell_posteriors(text, cs, conf)
+        assert BeamSearchDecoder(cs, lm, BeamConfig(alpha=0.6, beta=1.0)).decode(sure_rare).text != text
+        assert BeamSearchDecoder(cs, lm, BeamConfig(alpha=0.6, beta=1.0, lm_floor=-5.0)).decode(sure_rare).text == text
+    for text, conf in CASES:  # an unsure look-alike is still put right
+        p = spell_posteriors(text, cs, conf)
+        assert BeamSearchDecoder(cs, lm, BeamConfig(alpha=0.6, beta=1.0, lm_floor=-5.0)).decode(p).text == text
+    with pytest.raises(ConfigError):
+        BeamConfig(lm_floor=0.5).validate()

@@ -37,7 +37,8 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from .constraints import DEAD, Constraint, make_constraint
 from .ctc import DecodeResult, GreedyDecoder, decode_lines
-from .lm import BOS, TOKEN_OFFSET, EOS, HASH_MUL, CharNgramLM, extend_keys, InterpolatedLM, LMHistory, load_lm, word_list_lm
+from .lm import (BOS, TOKEN_OFFSET, EOS, HASH_MUL, CharNgramLM, extend_keys, FlooredLM, InterpolatedLM, LMHistory, load_lm,
+                 word_list_lm)
 
 LanguageModel = Union[CharNgramLM, InterpolatedLM]
 
@@ -51,12 +52,15 @@ class BeamConfig:
     min_prob: float = 1e-3  # candidates below this probability are never considered
     blank_skip: float = 0.999  # frames with a blank this sure only merge into the blank
     use_eos: bool = True  # score the end of line with the LM
+    lm_floor: Optional[float] = None  # lowest log P_lm of a character (lm.FlooredLM); None: no floor
 
     def validate(self) -> "BeamConfig":
         if self.beam_width < 1 or self.top_k < 1:
             raise ConfigError("beam_width and top_k must be >= 1")
         if not 0.0 <= self.min_prob < 1.0 or not 0.0 < self.blank_skip <= 1.0:
             raise ConfigError("min_prob must be in [0, 1) and blank_skip in (0, 1]")
+        if self.lm_floor is not None and not self.lm_floor < 0:
+            raise ConfigError("lm_floor is a log-probability: it must be < 0")
         return self
 
 
@@ -66,8 +70,8 @@ class BeamSearchDecoder:
     def __init__(self, charset, lm: Optional[LanguageModel] = None, config: Optional[BeamConfig] = None,
                  constraint: Optional[Constraint] = None):
         self.charset = charset
-        self.lm = lm
         self.config = (config or BeamConfig()).validate()
+        self.lm = FlooredLM(lm, self.config.lm_floor) if lm is not None and self.config.lm_floor is not None else lm
         self.constraint = constraint
         codes = [ord(ch) + TOKEN_OFFSET if len(ch) == 1 else 0 for ch in charset.chars]
         self._tokens = np.array([0] + codes, np.uint64)  # class -> LM token (hash input too)

@@ -271,6 +271,24 @@ class InterpolatedLM:
         return np.logaddexp.reduce(np.stack(parts), axis=0)
 
 
+class FlooredLM:
+    """A model whose per-character log-probability never falls below ``floor``. Shallow fusion lets the
+    LM outvote the recognizer by up to ``alpha * (log P(common) - log P(rare))``; for a character the
+    corpus almost never holds (names, addresses, uniform GB2312 text) that is enough to turn a sure
+    reading into a common look-alike. The floor caps how far the LM may push against the image."""
+
+    def __init__(self, inner, floor: float):
+        self.inner, self.floor = inner, float(floor)
+        self.order = inner.order
+
+    @property
+    def history_width(self) -> int:
+        return self.inner.history_width
+
+    def logprob(self, hist: LMHistory, tokens: np.ndarray) -> np.ndarray:
+        return np.maximum(self.inner.logprob(hist, tokens), self.floor)
+
+
 # ----------------------------------------------------------------------------------------------
 # Building
 
