@@ -396,6 +396,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--lm", default=None, help="character LM (default: the shipped one)")
     ap.add_argument("--alpha", type=float, default=BeamConfig.alpha)
     ap.add_argument("--beta", type=float, default=BeamConfig.beta)
+    ap.add_argument("--lm-floor", default=str(BeamConfig.lm_floor),
+                    help="lowest LM log-probability of a character ('none': no floor)")
     ap.add_argument("--beam", type=int, default=BeamConfig.beam_width)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fake", action="store_true", help="synthetic posteriors instead of a recognizer")
@@ -428,7 +430,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     rec = FakeRecognizer(charset, args.seed) if args.fake else load_recognizer(args.model, args.threads)
     lm = load_lm(args.lm)
-    cfg = BeamConfig(beam_width=args.beam, alpha=args.alpha, beta=args.beta)
+    lm_floor = None if str(args.lm_floor).lower() == "none" else float(args.lm_floor)
+    cfg = BeamConfig(beam_width=args.beam, alpha=args.alpha, beta=args.beta, lm_floor=lm_floor)
     # built as make_decoder builds them for `--decoder NAME` (beam without LM keeps beta, as there),
     # so the calibration fitted here is the one the pipeline's decoders need
     decoders = {"greedy": GreedyDecoder(charset), "beam": BeamSearchDecoder(charset, None, cfg),
@@ -461,7 +464,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.fit_calibration:
         return fit_calibration(args, runs, decoders, {k: len(r[1]) for k, r in runs.items()})
 
-    report: Dict = {"config": {"alpha": args.alpha, "beta": args.beta, "beam": args.beam, "split": args.split,
+    report: Dict = {"config": {"alpha": args.alpha, "beta": args.beta, "lm_floor": lm_floor, "beam": args.beam, "split": args.split,
                                "zh_seed": args.zh_seed, "fake": args.fake, "lm": args.lm or "shipped",
                                "calibration": cal_note}, "sets": {}}
     for source, (run, refs) in runs.items():
