@@ -42,16 +42,20 @@ def run_engine(python: str, engine: str, data: Path, split: str, out: Path, thre
 
 
 def hard_split(pred_jsonl: Path, tags: dict) -> dict:
+    """Case-insensitive CER of hard and clean lines, and of each text kind (``cer_kind_zh_rare``...)."""
     from rapidfuzz.distance import Levenshtein
 
     acc = {"hard": [0, 0], "clean": [0, 0]}
     for line in pred_jsonl.read_text(encoding="utf-8").splitlines():
         r = json.loads(line)  # one image: {"id", "lines": [{"i", "gt", "pred", "conf"}]}
-        key = "hard" if tags.get(str(r.get("id")), {}).get("hard") else "clean"
+        tag = tags.get(str(r.get("id")), {})
+        keys = ["hard" if tag.get("hard") else "clean"] + ([f"kind_{tag['kind']}"] if tag.get("kind") else [])
         for ln in r.get("lines", []):
-            gt, pred = ln["gt"].strip(), ln["pred"].strip()
-            acc[key][0] += Levenshtein.distance(pred.upper(), gt.upper())
-            acc[key][1] += len(gt)
+            gt, pred = ln["gt"].strip(), (ln["pred"] or "").strip()
+            for key in keys:
+                a = acc.setdefault(key, [0, 0])
+                a[0] += Levenshtein.distance(pred.upper(), gt.upper())
+                a[1] += len(gt)
     return {f"cer_{k}": round(e / max(1, n), 4) for k, (e, n) in acc.items()}
 
 
