@@ -52,9 +52,10 @@ def hard_split(pred_jsonl: Path, tags: dict) -> dict:
         keys = ["hard" if tag.get("hard") else "clean"] + ([f"kind_{tag['kind']}"] if tag.get("kind") else [])
         for ln in r.get("lines", []):
             gt, pred = ln["gt"].strip(), (ln["pred"] or "").strip()
+            errors = Levenshtein.distance(pred.upper(), gt.upper())
             for key in keys:
                 a = acc.setdefault(key, [0, 0])
-                a[0] += Levenshtein.distance(pred.upper(), gt.upper())
+                a[0] += errors
                 a[1] += len(gt)
     return {f"cer_{k}": round(e / max(1, n), 4) for k, (e, n) in acc.items()}
 
