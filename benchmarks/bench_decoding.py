@@ -293,7 +293,10 @@ def calibrated(cal: ReadingCalibration, kinds: Sequence[str], level: str, raw: n
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
-def calibration_report(kind: str, outs: Dict[str, Tuple[list, list, list, list]], cal: Optional[ReadingCalibration]) -> Dict:
+def calibration_report(kind: str, outs: Dict[str, Tuple[list, list, list, list]], cal: Optional[ReadingCalibration],
+                       line_inputs: Optional[Sequence[float]] = None) -> Dict:
+    """ECE and threshold tables of ``outs`` (``reading_outcomes``) raw and through ``cal``; a line's
+    map reads ``line_inputs`` where given (``ReadingCalibration.line_scores``), else its raw score."""
     rep: Dict = {}
     for level, (raw, ok, groups, kinds) in outs.items():
         raw, ok = np.asarray(raw, np.float64), np.asarray(ok, bool)
@@ -302,7 +305,8 @@ def calibration_report(kind: str, outs: Dict[str, Tuple[list, list, list, list]]
             continue
         e: Dict = {"count": int(raw.size), "accuracy": float(ok.mean()), "ece_raw": ece(raw, ok)}
         if cal is not None and all(cal.covers(k) for k in set(kinds)):
-            after = calibrated(cal, kinds, level, raw, groups)
+            x = np.asarray(line_inputs, np.float64) if level == "line" and line_inputs is not None else raw
+            after = calibrated(cal, kinds, level, x, groups)
             e["ece_calibrated"] = ece(after, ok)
             e["mean_calibrated"] = float(after.mean())
             e["groups"] = {g: int(n) for g, n in zip(*np.unique(np.asarray(groups), return_counts=True))}
@@ -473,14 +477,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         entry: Dict = {"lines": n, "model_ms_per_line": 1000 * run.model_s / n}
         for name in decoders:
             hyps = [r.text for r in run.results[name]]
+            groups_args = dict(min_cjk_chars=cal.min_cjk_chars if cal else DEFAULT_MIN_CJK_CHARS, kind=name,
+                               long_cjk_chars=cal.long_cjk_chars if cal else None)
+            outs = outcomes(run.results[name], refs, source == "sroie", **groups_args)
+            inputs = outcomes(run.results[name], refs, source == "sroie", line_scores=cal.line_scores,
+                              **groups_args)["line"][0] if cal else None
             # SROIE transcripts are capitals only: the case-insensitive CER is the fair one there.
             entry[name] = {"cer": cer(refs, hyps), "cer_case_insensitive": cer_case_insensitive(refs, hyps),
                            "line_acc": float(np.mean([h == r for h, r in zip(hyps, refs)])),
                            "decode_ms_per_line": 1000 * run.decode_s[name] / n,
-                           "calibration": calibration_report(name, outcomes(run.results[name], refs, source == "sroie",
-                                                                            cal.min_cjk_chars if cal else DEFAULT_MIN_CJK_CHARS,
-                                                                            kind=name,
-                                                                            long_cjk_chars=cal.long_cjk_chars if cal else None), cal)}
+                           "calibration": calibration_report(name, outs, cal, inputs)}
         g, b = entry["greedy"], entry["beam_lm"]
         entry["beam_lm_vs_greedy"] = {
             "cer_relative_reduction": (g["cer"] - b["cer"]) / g["cer"] if g["cer"] > 0 else 0.0,

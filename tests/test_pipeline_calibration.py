@@ -49,7 +49,7 @@ def test_recognizer_calibrates_lines_and_words(rec, crops):
     raw = TextRecognizer(threads=1, calibration="none").recognize(crops)
     for r, plain in zip(res, raw):
         assert r.text == plain.text and r.raw_confidence == pytest.approx(plain.confidence)
-        assert r.confidence == pytest.approx(cal.line("greedy", r.text, r.raw_confidence))
+        assert r.confidence == pytest.approx(cal.line("greedy", r.text, r.raw_confidence, r.char_scores))
         assert r.confidence != pytest.approx(r.raw_confidence, abs=1e-3)
         assert len(r.word_confidences) == len(split_words(r.text))
         assert all(0.0 <= w <= 1.0 for w in r.word_confidences)
@@ -69,7 +69,7 @@ def test_each_decoder_gets_its_own_map(rec, crops, kind):
     for r in rec.recognize(crops, decoder=dec):
         # auto reads each line with greedy or beam + LM, and that decoder's map applies
         assert r.decoder == kind or (kind == "auto" and r.decoder in ("greedy", "beam_lm"))
-        assert r.confidence == pytest.approx(rec.calibration.line(r.decoder, r.text, r.raw_confidence))
+        assert r.confidence == pytest.approx(rec.calibration.line(r.decoder, r.text, r.raw_confidence, r.char_scores))
 
 
 def test_auto_lines_are_calibrated_with_the_map_of_the_decoder_that_read_them(rec, crops):

@@ -256,3 +256,82 @@ def test_shipped_calibration_copied_beside_another_model_is_refused(tmp_path, ot
     shutil.copy(SHIPPED_CALIB, tmp_path / "rec_other.calib.json")
     with pytest.raises(ModelError, match="another model"):
         resolve_calibration("auto", other)
+
+
+def _readings_with_one_weak_character(n=3000, seed=0, lengths=(2, 31)):
+    """Greedy-like readings of ``lengths`` characters, crisp (0.995) but for, on half of them, one
+    character of peak p ~ U(0.3, 0.95); such a line is right with probability p, the others almost
+    always. A geometric mean hides the one weak character of a long line; its minimum does not."""
+    from ocrforge.postprocess.ctc import DecodeResult
+
+    rng = np.random.default_rng(seed)
+    readings, refs = [], []
+    for _ in range(n):
+        k = int(rng.integers(*lengths))
+        cs = [0.995] * k
+        p_right = 0.995
+        if rng.random() < 0.5:
+            p_right = float(rng.uniform(0.3, 0.95))
+            cs[int(rng.integers(k))] = p_right
+        blank = 0.98
+        text = "x" * k
+        conf = float(np.exp(np.mean(np.log(cs)))) * blank
+        readings.append(DecodeResult(text, conf, list(range(k)), cs))
+        refs.append(text if rng.random() < p_right else "y" * k)
+    return readings, refs
+
+
+def test_weakest_char_score_is_greedys_weakest_peak_times_its_blank_confidence():
+    from ocrforge.postprocess.calibration import LINE_SCORES
+    from ocrforge.postprocess.ctc import greedy_decode
+    from ocrforge.recognition.charset import load_charset
+
+    charset = load_charset("latin_v1")
+    rng = np.random.default_rng(1)
+    # frames alternate blank and a character, each frame's winner at a random peak, the rest spread thin
+    winners = [0 if t % 2 == 0 else int(rng.integers(1, charset.num_classes)) for t in range(40)]
+    probs = np.full((40, charset.num_classes), 1e-4, np.float32)
+    for t, c in enumerate(winners):
+        probs[t, c] = rng.uniform(0.4, 0.99)
+    probs /= probs.sum(1, keepdims=True)
+    r = greedy_decode(probs, charset)
+    best = probs.argmax(1)
+    blank_mean = probs.max(1)[best == 0].mean()
+    assert len(r.char_scores) > 3
+    assert LINE_SCORES["weakest_char"](r.confidence, r.char_scores) == pytest.approx(min(r.char_scores) * blank_mean, rel=1e-5)
+    assert LINE_SCORES["weakest_char"](0.7, []) == 0.7 and LINE_SCORES["decoder"](0.7, [0.1]) == 0.7
+
+
+def test_weakest_char_line_score_calibrates_lines_an_average_hides(tmp_path):
+    from ocrforge.postprocess.calibration import DEFAULT_LINE_SCORES, fit_reading_calibration, reading_outcomes
+
+    # fitted on short lines, read on long ones (bill labels vs news clauses): a map of the average
+    # learnt where one weak character weighs a lot says "sure" where it weighs little
+    fit_r, fit_refs = _readings_with_one_weak_character(seed=0, lengths=(2, 7))
+    ev_r, ev_refs = _readings_with_one_weak_character(seed=1, lengths=(20, 31))
+    errors = {}
+    for score in ("decoder", "weakest_char"):
+        cal = fit_reading_calibration([({"greedy": fit_r}, fit_refs, False)], line_scores={"greedy": score})
+        assert cal.line_scores == {"greedy": score}
+        conf = [cal.line("greedy", r.text, r.confidence, r.char_scores) for r in ev_r]
+        right = reading_outcomes(ev_r, ev_refs, False)["line"][1]
+        errors[score] = ece(conf, right)
+    assert errors["weakest_char"] < 0.03 and errors["decoder"] > errors["weakest_char"] + 0.03, errors
+    # the default is what the reader ships; it survives a save and load, and files without it read raw scores
+    cal = fit_reading_calibration([({"greedy": fit_r}, fit_refs, False)])
+    assert cal.line_scores == DEFAULT_LINE_SCORES == {"greedy": "weakest_char"}
+    path = cal.save(tmp_path / "x.calib.json")
+    again = ReadingCalibration.load(path)
+    r = ev_r[0]
+    assert again.line_scores == DEFAULT_LINE_SCORES
+    assert again.line("greedy", r.text, r.confidence, r.char_scores) == pytest.approx(cal.line("greedy", r.text, r.confidence, r.char_scores))
+    d = json.loads(path.read_text())
+    del d["line_scores"]
+    old = ReadingCalibration.load(_write(tmp_path, d, "old.calib.json"))
+    assert old.line_scores == {}
+    assert old.line("greedy", r.text, r.confidence, r.char_scores) == pytest.approx(old.line("greedy", r.text, r.confidence))
+    d["line_scores"] = {"greedy": "loudest_char"}
+    with pytest.raises(ModelError, match="unknown line score"):
+        ReadingCalibration.load(_write(tmp_path, d, "bad.calib.json"))
+    with pytest.raises(ConfigError, match="unknown line score"):
+        fit_reading_calibration([({"greedy": fit_r}, fit_refs, False)], line_scores={"greedy": "loudest_char"})

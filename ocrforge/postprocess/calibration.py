@@ -248,6 +248,41 @@ def active_groups(long_cjk_chars: Optional[int]) -> Tuple[str, ...]:
     return GROUPS if long_cjk_chars is not None else tuple(g for g in GROUPS if g != "cjk_long")
 
 
+# What a line map reads, per the decoder that read the line. "decoder": the decoder's own confidence.
+# "weakest_char": greedy's confidence (geometric mean of the character peaks times the blank frames'
+# mean peak) with its geometric mean replaced by the weakest character's peak, i.e. greedy's least sure
+# character times how sure it is of the gaps. A line is wrong as soon as one character is, and an average
+# hides the one: on the fit sets (two-fold, ten repeats; benchmarks/bench_line_scores.py) greedy's
+# worst-set line ECE falls from 0.061 (bill lines; Latin-only ones read through the SROIE-dominated map)
+# to 0.046 with it. Decoders missing from ``line_scores`` read their own confidence.
+def _weakest_char(raw: float, char_scores: Sequence[float]) -> float:
+    if not len(char_scores):
+        return float(raw)
+    cs = np.maximum(np.asarray(char_scores, np.float64), 1e-9)
+    return float(raw * cs.min() / np.exp(np.log(cs).mean()))
+
+
+LINE_SCORES: Dict[str, Callable[[float, Sequence[float]], float]] = {
+    "decoder": lambda raw, char_scores: float(raw),
+    "weakest_char": _weakest_char,
+}
+DEFAULT_LINE_SCORES: Dict[str, str] = {"greedy": "weakest_char"}
+
+
+def checked_line_scores(line_scores: Optional[Dict[str, str]]) -> Dict[str, str]:
+    """``line_scores`` (None: ``DEFAULT_LINE_SCORES``) with every name checked against ``LINE_SCORES``."""
+    chosen = dict(DEFAULT_LINE_SCORES if line_scores is None else line_scores)
+    bad = sorted(v for v in chosen.values() if v not in LINE_SCORES)
+    if bad:
+        raise ConfigError(f"unknown line score {bad[0]!r}; choose from {sorted(LINE_SCORES)}")
+    return chosen
+
+
+def line_input(line_scores: Dict[str, str], kind: Optional[str], raw: float, char_scores: Sequence[float]) -> float:
+    """The number the line map of a reading by decoder ``kind`` reads (``LINE_SCORES``)."""
+    return LINE_SCORES[line_scores.get(kind or "", "decoder")](raw, char_scores)
+
+
 def is_correct(hyp: str, ref: str, casefold: bool = False) -> bool:
     """A line is right when it equals its reference (ignoring case where the reference does not
     keep it, e.g. SROIE's all-capitals transcripts)."""
@@ -282,10 +317,13 @@ def word_outcomes(hyp: str, char_scores: Sequence[float], ref: str, casefold: bo
 
 def reading_outcomes(results: Sequence[Any], refs: Sequence[str], casefold: bool,
                      min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, kind: Optional[str] = None,
-                     long_cjk_chars: Optional[int] = None) -> Dict[str, Tuple[list, list, list, list]]:
+                     long_cjk_chars: Optional[int] = None, line_scores: Optional[Dict[str, str]] = None
+                     ) -> Dict[str, Tuple[list, list, list, list]]:
     """Raw scores, right/wrong, script group (``line_group`` of the line) and the decoder kind that
     read it (``DecodeResult.decoder``: auto's lines are greedy or beam + LM readings; else ``kind``)
-    of every line and of every output word of decoder ``results`` against their references."""
+    of every line and of every output word of decoder ``results`` against their references. A line's
+    raw score is its decoder's confidence, or with ``line_scores`` what that decoder's line map reads
+    (``line_input``)."""
     ws, wy, wg, wk = [], [], [], []
     for r, ref in zip(results, refs):
         s, y = word_outcomes(r.text, list(r.char_scores), ref, casefold)
@@ -293,7 +331,9 @@ def reading_outcomes(results: Sequence[Any], refs: Sequence[str], casefold: bool
         wy += y
         wg += [line_group(r.text, min_cjk_chars, long_cjk_chars)] * len(s)
         wk += [r.decoder or kind] * len(s)
-    return {"line": ([r.confidence for r in results], [is_correct(r.text, ref, casefold) for r, ref in zip(results, refs)],
+    line_raw = [r.confidence if line_scores is None else line_input(line_scores, r.decoder or kind, r.confidence, list(r.char_scores))
+                for r in results]
+    return {"line": (line_raw, [is_correct(r.text, ref, casefold) for r, ref in zip(results, refs)],
                      [line_group(r.text, min_cjk_chars, long_cjk_chars) for r in results], [r.decoder or kind for r in results]),
             "word": (ws, wy, wg, wk)}
 
@@ -303,14 +343,17 @@ ReadingSet = Tuple[Dict[str, Sequence[Any]], Sequence[str], bool]  # ({decoder k
 
 def fit_reading_calibration(sets: Sequence[ReadingSet], method: str = "isotonic",
                             min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, long_cjk_chars: Optional[int] = 8,
-                            **info: Any) -> "ReadingCalibration":
+                            line_scores: Optional[Dict[str, str]] = None, **info: Any) -> "ReadingCalibration":
     """Each decoder's raw readings of some sets of lines -> a ``ReadingCalibration`` (their
     outcomes pooled per decoder, level and script group, one map each; ``ConfigError`` when there
-    are too few lines or no errors to learn from). ``info["counts"]`` records what each map saw."""
+    are too few lines or no errors to learn from). ``info["counts"]`` records what each map saw.
+    ``line_scores``: what each decoder's line maps read (None: ``DEFAULT_LINE_SCORES``)."""
+    line_scores = checked_line_scores(line_scores)
     pooled: Dict[str, Dict[str, Dict[str, Tuple[list, list]]]] = {}
     for results, refs, casefold in sets:
         for kind, readings in results.items():
-            outs = reading_outcomes(readings, refs, casefold, min_cjk_chars, kind=kind, long_cjk_chars=long_cjk_chars)
+            outs = reading_outcomes(readings, refs, casefold, min_cjk_chars, kind=kind, long_cjk_chars=long_cjk_chars,
+                                    line_scores=line_scores)
             for level, (scores, right, groups, _) in outs.items():
                 for v, y, g in zip(scores, right, groups):
                     acc = pooled.setdefault(kind, {}).setdefault(level, {}).setdefault(g, ([], []))
@@ -318,7 +361,8 @@ def fit_reading_calibration(sets: Sequence[ReadingSet], method: str = "isotonic"
                     acc[1].append(y)
     info["counts"] = {kind: {lv: {g: len(v[0]) for g, v in groups.items()} for lv, groups in levels.items()}
                       for kind, levels in pooled.items()}
-    return ReadingCalibration.fit(pooled, method, min_cjk_chars=min_cjk_chars, long_cjk_chars=long_cjk_chars, **info)
+    return ReadingCalibration.fit(pooled, method, min_cjk_chars=min_cjk_chars, long_cjk_chars=long_cjk_chars,
+                                  line_scores=line_scores, **info)
 
 
 def _file_sha256(path: Path) -> str:
@@ -370,6 +414,8 @@ class ReadingCalibration:
     info: Dict[str, Any] = field(default_factory=dict)  # provenance: model, data, method, counts
     source: str = ""  # the file it came from
     long_cjk_chars: Optional[int] = None  # None: one map for every Chinese line
+    # what each decoder's line maps read (LINE_SCORES); empty in files before session 13: confidences
+    line_scores: Dict[str, str] = field(default_factory=dict)
 
     def covers(self, kind: Optional[str]) -> bool:
         return kind in self.decoders
@@ -377,8 +423,10 @@ class ReadingCalibration:
     def group(self, text: str) -> str:
         return line_group(text, self.min_cjk_chars, self.long_cjk_chars)
 
-    def line(self, kind: str, text: str, raw: float) -> float:
-        return self._line(kind, self.group(text), raw)
+    def line(self, kind: str, text: str, raw: float, char_scores: Sequence[float] = ()) -> float:
+        """Calibrated confidence of a line ``kind`` read as ``text`` with confidence ``raw`` (and
+        these per-character scores, which some decoders' maps read: ``line_scores``)."""
+        return self._line(kind, self.group(text), raw, char_scores)
 
     def words(self, kind: str, text: str, char_scores: Sequence[float]) -> Optional[List[float]]:
         """Calibrated confidence of each word of ``text`` (``split_words`` order), or None when
@@ -393,10 +441,11 @@ class ReadingCalibration:
     def read(self, kind: str, text: str, raw: float, char_scores: Sequence[float]) -> Tuple[float, Optional[List[float]]]:
         """``line`` and ``words`` of one reading, its script group counted once (the recognizer's per-line path)."""
         group = self.group(text)
-        return self._line(kind, group, raw), self._words(kind, group, text, char_scores)
+        return self._line(kind, group, raw, char_scores), self._words(kind, group, text, char_scores)
 
-    def _line(self, kind: str, group: str, raw: float) -> float:
-        return float(self.decoders[kind]["line"][group](np.array([raw]))[0])
+    def _line(self, kind: str, group: str, raw: float, char_scores: Sequence[float]) -> float:
+        x = line_input(self.line_scores, kind, raw, char_scores)
+        return float(self.decoders[kind]["line"][group](np.array([x]))[0])
 
     def _words(self, kind: str, group: str, text: str, char_scores: Sequence[float]) -> Optional[List[float]]:
         if len(char_scores) != len(text):
@@ -410,7 +459,7 @@ class ReadingCalibration:
     @classmethod
     def fit(cls, outcomes: Dict[str, Dict[str, Dict[str, Outcomes]]], method: str,
             min_cjk_chars: int = DEFAULT_MIN_CJK_CHARS, min_count: int = 20, long_cjk_chars: Optional[int] = None,
-            **info: Any) -> "ReadingCalibration":
+            line_scores: Optional[Dict[str, str]] = None, **info: Any) -> "ReadingCalibration":
         """``outcomes[kind][level][group] = (raw scores, right?)`` -> one ``method`` map each. A
         group with fewer than ``min_count`` samples, or only right or only wrong ones, gets the map
         fitted on all groups of its level (noted in ``info["pooled"]``)."""
@@ -436,11 +485,13 @@ class ReadingCalibration:
                         maps[g] = fit_calibrator(all_s, all_y, method)
                         pooled.append(f"{kind}/{level}/{g}")
                 decoders[kind][level] = maps
-        return cls(decoders, min_cjk_chars, dict(info, method=method, pooled=pooled), long_cjk_chars=long_cjk_chars)
+        return cls(decoders, min_cjk_chars, dict(info, method=method, pooled=pooled), long_cjk_chars=long_cjk_chars,
+                   line_scores=checked_line_scores(line_scores or {}))
 
     def to_dict(self) -> dict:
         return {"format": CALIBRATION_FORMAT, "version": CALIBRATION_VERSION, **self.info,
                 "min_cjk_chars": self.min_cjk_chars, "long_cjk_chars": self.long_cjk_chars,
+                "line_scores": dict(self.line_scores),
                 "decoders": {k: {lv: {g: _compact(cal.to_dict()) for g, cal in groups.items()}
                                  for lv, groups in levels.items()} for k, levels in self.decoders.items()}}
 
@@ -479,14 +530,19 @@ class ReadingCalibration:
             min_cjk = int(d["min_cjk_chars"])
             if long_cjk is not None and long_cjk <= min_cjk:
                 raise ValueError(f"long_cjk_chars {long_cjk} must exceed min_cjk_chars {min_cjk}")
+            line_scores = {str(k): str(v) for k, v in d.get("line_scores", {}).items()}  # absent before session 13
+            checked_line_scores(line_scores)
+        except ConfigError as exc:
+            raise ModelError(f"{path}: {exc}") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelError(f"{path}: unreadable calibration file ({type(exc).__name__}: {exc})") from None
-        info = {k: v for k, v in d.items() if k not in ("format", "version", "decoders", "min_cjk_chars", "long_cjk_chars")}
+        info = {k: v for k, v in d.items()
+                if k not in ("format", "version", "decoders", "min_cjk_chars", "long_cjk_chars", "line_scores")}
         want = info.get("model_sha256")
         if model_path is not None and want and Path(model_path).is_file() and _file_sha256(Path(model_path)) != want:
             raise ModelError(f"{path} was fitted for another model than {Path(model_path).name}; refit it "
                              f"(benchmarks/bench_decoding.py --fit-calibration) or turn calibration off")
-        return cls(decoders, min_cjk, info, str(path), long_cjk)
+        return cls(decoders, min_cjk, info, str(path), long_cjk, line_scores)
 
 
 def resolve_calibration(spec: Union[str, Path, ReadingCalibration, None], model_path: Union[str, Path]

@@ -51,6 +51,7 @@ class LineResult:
     raw_confidence: Optional[float] = None  # the decoder's own score, before calibration
     word_confidences: Optional[List[float]] = None  # calibrated, one per word (document.split_words)
     decoder: Optional[str] = None  # the kind of decoder that read the line (auto: greedy or beam_lm; "views": fused)
+    char_scores: List[float] = field(default_factory=list)  # the decoder's raw score of each output character
 
     def __iter__(self):  # unpacks as (text, confidence) like the peers' APIs
         return iter((self.text, self.confidence))
@@ -144,7 +145,7 @@ class TextRecognizer:
             cal = self.calibration if self.calibration is not None and self.calibration.covers(line_kind) else None
             confidence, words = cal.read(line_kind, r.text, raw, scores) if cal else (raw, None)
             results.append(LineResult(r.text, confidence, list(r.char_frames), int(p.shape[0]),
-                                      raw_confidence=raw, word_confidences=words, decoder=line_kind))
+                                      raw_confidence=raw, word_confidences=words, decoder=line_kind, char_scores=scores))
         return results
 
     def _fuse_views(self, crops: Sequence[np.ndarray], results: List[LineResult], dec, names: Sequence[str]) -> None:
@@ -171,15 +172,17 @@ def fuse_readings(readings: Sequence[LineResult], calibration: Optional[ReadingC
     if agreeing:
         best = max(agreeing, key=lambda r: r.confidence)
         score, frames, num_frames, words = best.confidence, best.char_frames, best.num_frames, best.word_confidences
+        char_scores = best.char_scores
     else:
         # A text no single reading has: character positions only where the plain reading's fit it.
         first = readings[0]
         score = agreement * float(np.mean([r.confidence for r in readings]))
         frames = first.char_frames if len(first.char_frames) == len(text) else []
         num_frames, words = first.num_frames, None
+        char_scores = first.char_scores if len(first.char_scores) == len(text) else []
     confidence = score
     if calibration is not None and calibration.covers(VIEWS_KIND):
         confidence = calibration.line(VIEWS_KIND, text, score)
         words = calibration.word_scores(VIEWS_KIND, text, words) if words is not None else None
     return LineResult(text, confidence, list(frames), num_frames, raw_confidence=score,
-                      word_confidences=words, decoder=VIEWS_KIND)
+                      word_confidences=words, decoder=VIEWS_KIND, char_scores=list(char_scores))

@@ -358,7 +358,7 @@ def fit_model_calibration(model_path: Path, refs: List[str], readings: Dict[str,
             for i in b:
                 r = readings["auto"][i]
                 raw.append(r.confidence)
-                calibrated.append(cal.line(r.decoder or "auto", r.text, r.confidence))
+                calibrated.append(cal.line(r.decoder or "auto", r.text, r.confidence, list(r.char_scores)))
                 right.append(is_correct(r.text, refs[i], casefold))
         cal = fit(range(len(refs)), model=model_path.name, model_sha256=_file_sha256(model_path),
                   fitted_on={"finetune_validation_lines": len(refs)},
