@@ -227,6 +227,9 @@ def test_shipped_calibration_loads_matches_its_model_and_is_monotone(model, cali
     cal = ReadingCalibration.load(calib, model_path=model)  # checks the model's sha256
     # every decoder kind, and the lines view fusion read (benchmarks/bench_views.py, fitted on training data too)
     assert set(cal.decoders) == set(KINDS) | {"views"}
+    from ocrforge.postprocess.calibration import DEFAULT_LINE_SCORES
+
+    assert cal.line_scores == DEFAULT_LINE_SCORES  # refitted with greedy's weakest-character line score
     assert cal.info["fitted_on"]["sroie_split"] == "mod:5:1,2,3" and cal.info["fitted_on"]["zh_seed"] != 12345
     views_fit = cal.info["views_fit"]["fitted_on"]
     assert views_fit["sroie_split"] == "mod:5:1,2,3" and views_fit["zh_seed"] != 12345 and views_fit["zh_real_skip"] >= 2000
@@ -238,14 +241,18 @@ def test_shipped_calibration_loads_matches_its_model_and_is_monotone(model, cali
                 assert np.all(np.diff(out) >= -1e-12), (k, lv, g)
                 assert out.min() >= 0.0 and out.max() <= 1.0
                 assert out[-1] - out[0] > 0.2, (k, lv, g)  # a useful map, not a constant
-    # measured on the fit data: greedy scores over-claim in both script groups; each group has its own
-    # map and a line is read through its script's
-    for g in active_groups(cal.long_cjk_chars):
-        assert cal.decoders["greedy"]["line"][g](np.array([0.9]))[0] < 0.8
+    # greedy's maps read the weakest character (line_scores): at the same raw score one unsure
+    # character pulls a line down, most for the long lines an average hides it in
+    for text in ("增值税普通发票", "TOTAL 12.00", "国家统计局今天发布了十月份数据"):
+        n = len(text)
+        assert cal.line("greedy", text, 0.9, [0.95] * (n - 1) + [0.3]) < cal.line("greedy", text, 0.9, [0.9] * n) - 0.15
+    # each script group has its own map and a line is read through its script's
     maps = cal.decoders["greedy"]["line"]
     assert not np.allclose(maps["cjk"](grid), maps["other"](grid))
     for text, group in (("增值税普通发票", "cjk"), ("TOTAL 12.00", "other")):
-        assert [cal.line("greedy", text, v) for v in (0.3, 0.6, 0.9)] == pytest.approx(list(maps[group](np.array([0.3, 0.6, 0.9]))))
+        # crisp characters all equal: the weakest character's score is the raw score
+        assert ([cal.line("greedy", text, v, [v] * len(text)) for v in (0.3, 0.6, 0.9)]
+                == pytest.approx(list(maps[group](np.array([0.3, 0.6, 0.9])))))
 
 
 @pytest.mark.parametrize("other_model", ["rec_crnn_mobilenetv3_small_latin.onnx", "rec_crnn_mobilenetv3_small.onnx"])

@@ -163,7 +163,7 @@ def _assert_calibrated(rec_model: Path, js_lines) -> None:
     path = Path(rec_model).with_suffix(".calib.json")
     cal = ReadingCalibration.load(path, model_path=rec_model) if path.is_file() else None
     for ln in js_lines:
-        want = cal.line("greedy", ln["text"], ln["rawConfidence"]) if cal else ln["rawConfidence"]
+        want = cal.line("greedy", ln["text"], ln["rawConfidence"], ln["charScores"]) if cal else ln["rawConfidence"]
         assert ln["confidence"] == pytest.approx(want, abs=1e-6), ln["text"]
     if cal:
         assert any(abs(ln["confidence"] - ln["rawConfidence"]) > 0.01 for ln in js_lines)  # it did map
@@ -275,10 +275,11 @@ _CALIBRATION_TEXTS = ["TOTAL 12.00", "开票日期", "合计12.00元", "国家�
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
-@pytest.mark.parametrize("long_cjk", [None, 8])
-def test_browser_calibration_port_picks_the_same_map_as_python(tmp_path, long_cjk):
+@pytest.mark.parametrize("long_cjk, line_score", [(None, "decoder"), (8, "decoder"), (8, "weakest_char")])
+def test_browser_calibration_port_picks_the_same_map_as_python(tmp_path, long_cjk, line_score):
     """web/src/calibration.js against ReadingCalibration.line, on Chinese lines short and long, with and
-    without the long-line group (the e2e sample has no long Chinese line)."""
+    without the long-line group (the e2e sample has no long Chinese line), the maps reading the raw
+    score or the weakest-character score."""
     from ocrforge.postprocess.calibration import GROUPS, LEVELS, ReadingCalibration, fit_calibrator
 
     rng = np.random.default_rng(0)
@@ -287,21 +288,26 @@ def test_browser_calibration_port_picks_the_same_map_as_python(tmp_path, long_cj
         s = rng.uniform(0, 1, 2000)
         maps[g] = fit_calibrator(s, rng.random(2000) < s ** (k + 1), "isotonic")
     groups = {g: maps[g] for g in GROUPS if long_cjk is not None or g != "cjk_long"}
-    cal = ReadingCalibration({"greedy": {lv: groups for lv in LEVELS}}, 3, {"method": "isotonic"}, long_cjk_chars=long_cjk)
+    cal = ReadingCalibration({"greedy": {lv: groups for lv in LEVELS}}, 3, {"method": "isotonic"}, long_cjk_chars=long_cjk,
+                             line_scores={"greedy": line_score})
     path = cal.save(tmp_path / "c.calib.json")
     cal = ReadingCalibration.load(path)  # the file rounds its knots: compare what both sides read
     raws = [0.35, 0.62, 0.91]
+    char_scores = {t: [0.99 - 0.5 * (i == len(t) // 2) for i in range(len(t))] for t in _CALIBRATION_TEXTS}  # one weak char
     script = (f"import {{ lineCalibration }} from {json.dumps((WEB / 'src' / 'calibration.js').as_uri())};\n"
               f"import {{ readFileSync }} from 'node:fs';\n"
               f"const f = lineCalibration(JSON.parse(readFileSync({json.dumps(str(path))}, 'utf-8')));\n"
               f"const out = [];\n"
-              f"for (const t of {json.dumps(_CALIBRATION_TEXTS, ensure_ascii=False)}) for (const r of {json.dumps(raws)}) out.push(f(t, r));\n"
+              f"const cs = {json.dumps(char_scores, ensure_ascii=False)};\n"
+              f"for (const t of {json.dumps(_CALIBRATION_TEXTS, ensure_ascii=False)}) for (const r of {json.dumps(raws)}) out.push(f(t, r, cs[t]));\n"
               f"console.log(JSON.stringify(out));")
     run = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     js = json.loads(run.stdout)
-    want = [cal.line("greedy", t, r) for t in _CALIBRATION_TEXTS for r in raws]
+    want = [cal.line("greedy", t, r, char_scores[t]) for t in _CALIBRATION_TEXTS for r in raws]
     assert js == pytest.approx(want, abs=1e-9)
+    plain = [cal.line("greedy", t, r) for t in _CALIBRATION_TEXTS for r in raws]  # no char scores: the raw score
+    assert (js != pytest.approx(plain, abs=1e-3)) == (line_score == "weakest_char")
     if long_cjk is not None:  # the long lines did go through their own map
         assert cal.group(_CALIBRATION_TEXTS[3]) == "cjk_long" and cal.group(_CALIBRATION_TEXTS[1]) == "cjk"
 

@@ -11,10 +11,10 @@ export function parseCharset(text) {
 
 /**
  * @param {Float32Array} probs (T, C) row-major per-frame softmax
- * @returns {{text: string, confidence: number, charFrames: number[]}}
+ * @returns {{text: string, confidence: number, charFrames: number[], charScores: number[]}}
  */
 export function greedyDecode(probs, T, C, chars) {
-  if (T === 0) return { text: "", confidence: 0, charFrames: [] };
+  if (T === 0) return { text: "", confidence: 0, charFrames: [], charScores: [] };
   const best = new Int32Array(T);
   const peak = new Float32Array(T);
   for (let t = 0; t < T; t++) {
@@ -52,7 +52,7 @@ export function greedyDecode(probs, T, C, chars) {
     t = end + 1;
   }
   const blankConf = blankCount ? blankSum / blankCount : 1;
-  if (scores.length === 0) return { text: "", confidence: blankConf, charFrames: [] };
+  if (scores.length === 0) return { text: "", confidence: blankConf, charFrames: [], charScores: [] };
   const meanLog = scores.reduce((s, p) => s + Math.log(Math.max(p, 1e-9)), 0) / scores.length;
-  return { text: text.join(""), confidence: Math.exp(meanLog) * blankConf, charFrames: frames };
+  return { text: text.join(""), confidence: Math.exp(meanLog) * blankConf, charFrames: frames, charScores: scores };
 }

@@ -89,7 +89,7 @@ export class BrowserOCR {
     this.orient = orient;
     this.charset = charset;
     this.manifest = manifest;
-    this.calibrate = calibrate; // (text, raw) -> calibrated line confidence (calibration.js), or null: raw scores
+    this.calibrate = calibrate; // (text, raw, charScores) -> calibrated line confidence (calibration.js), or null: raw scores
     this.settings = settings;
     const detMeta = manifest.det.metadata || {};
     this.detParams = {
@@ -195,8 +195,9 @@ export class BrowserOCR {
         const r = results[i];
         if (this.settings.dropEmpty && r.text.trim() === "") return;
         // The orientation check votes on raw scores (as in Python); lines report calibrated ones.
-        const confidence = this.calibrate ? this.calibrate(r.text, r.confidence) : r.confidence;
-        out.push({ text: r.text, confidence, rawConfidence: r.confidence, polygon: toInput(quad), vertical: lines.vertical[i] });
+        const confidence = this.calibrate ? this.calibrate(r.text, r.confidence, r.charScores) : r.confidence;
+        out.push({ text: r.text, confidence, rawConfidence: r.confidence, charScores: r.charScores, polygon: toInput(quad),
+          vertical: lines.vertical[i] });
       });
       // `boxes`: every detected quad, also those read as empty (dropped from `lines` like in Python).
       return {
