@@ -5,27 +5,18 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def _features(n, seed, lengths):
-    """Greedy-like readings: crisp characters, half with one weak one (peak p: right with chance p)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        k = int(rng.integers(*lengths))
-        cs = [0.995] * k
-        p_right = 0.995
-        if rng.random() < 0.5:
-            p_right = float(rng.uniform(0.3, 0.95))
-            cs[int(rng.integers(k))] = p_right
-        conf = float(np.exp(np.mean(np.log(cs)))) * 0.98
-        out.append({"text": "x" * k, "confidence": conf, "char_scores": cs, "margins": [2 * c - 1 for c in cs],
-                    "right": bool(rng.random() < p_right)})
-    return out
+    """bench_line_scores' feature rows of readings whose fate hangs on one character."""
+    from ocrforge.postprocess.synthetic import one_weak_character_readings
+
+    readings, refs = one_weak_character_readings(n, seed, lengths)
+    return [{"text": r.text, "confidence": r.confidence, "char_scores": r.char_scores,
+             "margins": [2 * c - 1 for c in r.char_scores], "right": r.text == ref} for r, ref in zip(readings, refs)]
 
 
 def test_weakest_char_beats_the_average_where_line_lengths_differ():

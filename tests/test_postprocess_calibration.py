@@ -265,29 +265,6 @@ def test_shipped_calibration_copied_beside_another_model_is_refused(tmp_path, ot
         resolve_calibration("auto", other)
 
 
-def _readings_with_one_weak_character(n=3000, seed=0, lengths=(2, 31)):
-    """Greedy-like readings of ``lengths`` characters, crisp (0.995) but for, on half of them, one
-    character of peak p ~ U(0.3, 0.95); such a line is right with probability p, the others almost
-    always. A geometric mean hides the one weak character of a long line; its minimum does not."""
-    from ocrforge.postprocess.ctc import DecodeResult
-
-    rng = np.random.default_rng(seed)
-    readings, refs = [], []
-    for _ in range(n):
-        k = int(rng.integers(*lengths))
-        cs = [0.995] * k
-        p_right = 0.995
-        if rng.random() < 0.5:
-            p_right = float(rng.uniform(0.3, 0.95))
-            cs[int(rng.integers(k))] = p_right
-        blank = 0.98
-        text = "x" * k
-        conf = float(np.exp(np.mean(np.log(cs)))) * blank
-        readings.append(DecodeResult(text, conf, list(range(k)), cs))
-        refs.append(text if rng.random() < p_right else "y" * k)
-    return readings, refs
-
-
 def test_weakest_char_score_is_greedys_weakest_peak_times_its_blank_confidence():
     from ocrforge.postprocess.calibration import LINE_SCORES
     from ocrforge.postprocess.ctc import greedy_decode
@@ -311,11 +288,12 @@ def test_weakest_char_score_is_greedys_weakest_peak_times_its_blank_confidence()
 
 def test_weakest_char_line_score_calibrates_lines_an_average_hides(tmp_path):
     from ocrforge.postprocess.calibration import DEFAULT_LINE_SCORES, fit_reading_calibration, reading_outcomes
+    from ocrforge.postprocess.synthetic import one_weak_character_readings
 
     # fitted on short lines, read on long ones (bill labels vs news clauses): a map of the average
     # learnt where one weak character weighs a lot says "sure" where it weighs little
-    fit_r, fit_refs = _readings_with_one_weak_character(seed=0, lengths=(2, 7))
-    ev_r, ev_refs = _readings_with_one_weak_character(seed=1, lengths=(20, 31))
+    fit_r, fit_refs = one_weak_character_readings(3000, seed=0, lengths=(2, 7))
+    ev_r, ev_refs = one_weak_character_readings(3000, seed=1, lengths=(20, 31))
     errors = {}
     for score in ("decoder", "weakest_char"):
         cal = fit_reading_calibration([({"greedy": fit_r}, fit_refs, False)], line_scores={"greedy": score})

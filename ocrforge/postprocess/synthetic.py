@@ -7,7 +7,7 @@ read as 己 than 已, so greedy decoding is wrong and a language model can put i
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -67,3 +67,27 @@ def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
 
     dist = sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps))
     return dist / max(1, sum(len(r) for r in refs))
+
+
+def one_weak_character_readings(n: int, seed: int = 0, lengths: Tuple[int, int] = (2, 31), crisp: float = 0.995,
+                                blank: float = 0.98) -> Tuple[list, List[str]]:
+    """(greedy-like ``DecodeResult``s, references) where a line's fate hangs on one character: each of
+    ``lengths`` (low, high exclusive) characters scores ``crisp``, but on half of the lines one scores
+    p ~ U(0.3, 0.95) and that line is right with probability p (the others: ``crisp``). An average of the
+    scores hides the one weak character of a long line; its minimum does not (calibration tests)."""
+    from .ctc import DecodeResult
+
+    rng = np.random.default_rng(seed)
+    readings, refs = [], []
+    for _ in range(n):
+        k = int(rng.integers(*lengths))
+        scores = [crisp] * k
+        p_right = crisp
+        if rng.random() < 0.5:
+            p_right = float(rng.uniform(0.3, 0.95))
+            scores[int(rng.integers(k))] = p_right
+        text = "x" * k
+        confidence = float(np.exp(np.mean(np.log(scores)))) * blank  # greedy's score: geometric mean x blank
+        readings.append(DecodeResult(text, confidence, list(range(k)), scores))
+        refs.append(text if rng.random() < p_right else "y" * k)
+    return readings, refs
