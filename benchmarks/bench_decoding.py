@@ -502,12 +502,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 fused = [average_posteriors([run.kept[i], q]) for i, q in zip(low, p2)]
                 lrefs = [refs[i] for i in low]
                 before = [run.results["greedy"][i].text for i in low]
+                # the same lines by beam + LM without the second model: what fusion must beat to help "further"
+                before_lm = [run.results["beam_lm"][i].text for i in low]
                 after, _, _ = run_decoder(decoders["greedy"], fused)
                 after_lm, _, _ = run_decoder(decoders["beam_lm"], fused)
                 entry["fusion"] = {"low_conf_lines": len(low), "cer_before": cer(lrefs, before),
+                                   "cer_beam_lm_before": cer(lrefs, before_lm),
                                    "cer_fused_greedy": cer(lrefs, after), "cer_fused_beam_lm": cer(lrefs, after_lm),
                                    "cer_case_insensitive": {k: cer_case_insensitive(lrefs, v)
-                                                            for k, v in (("before", before), ("fused_greedy", after),
+                                                            for k, v in (("before", before), ("beam_lm_before", before_lm),
+                                                                         ("fused_greedy", after),
                                                                          ("fused_beam_lm", after_lm))},
                                    "extra_model_ms_per_fused_line": 1000 * t2 / len(low)}
         report["sets"][source] = entry

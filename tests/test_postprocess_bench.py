@@ -29,7 +29,12 @@ def test_bench_on_fakes(tmp_path, load_bench):
     assert zh_set["beam_lm"]["cer"] < zh_set["greedy"]["cer"]
     assert zh_set["greedy"]["cer_case_insensitive"] <= zh_set["greedy"]["cer"]  # folding case never adds an error
     assert "cer_case_insensitive_relative_reduction" in zh_set["beam_lm_vs_greedy"]
-    assert "fusion" in zh_set and zh_set["fusion"]["low_conf_lines"] > 0
+    fusion = zh_set["fusion"]
+    assert fusion["low_conf_lines"] > 0
+    # every reading of the low-confidence lines, the unfused beam + LM among them, with and without case
+    assert {"cer_before", "cer_beam_lm_before", "cer_fused_greedy", "cer_fused_beam_lm"} <= set(fusion)
+    assert set(fusion["cer_case_insensitive"]) == {"before", "beam_lm_before", "fused_greedy", "fused_beam_lm"}
+    assert fusion["cer_beam_lm_before"] < fusion["cer_before"]  # the fakes' look-alikes: the LM fixes some
     line = zh_set["greedy"]["calibration"]["line"]
     assert {"ece_raw", "ece_calibrated", "thresholds", "thresholds_raw"} <= set(line)
     assert line["ece_calibrated"] < line["ece_raw"]  # the fake scores over-claim; the fitted map corrects them
