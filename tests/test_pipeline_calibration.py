@@ -140,16 +140,17 @@ def test_pipeline_lines_and_words_carry_the_calibrated_values(rec):
     assert line.text == res.text
     # the line carries the greedy map's value, not the raw score
     assert line.confidence == pytest.approx(res.confidence)
-    assert res.confidence == pytest.approx(rec.calibration.line("greedy", res.text, res.raw_confidence))
+    assert res.confidence == pytest.approx(rec.calibration.line("greedy", res.text, res.raw_confidence, res.char_scores))
     assert line.confidence != pytest.approx(res.raw_confidence, abs=1e-3)
     assert [w.confidence for w in line.words] == pytest.approx(res.word_confidences)
-    # the default decoder (auto) gets its own map
+    # the default decoder (auto): a line goes through the map of the decoder that read it (greedy or beam + LM)
     auto_spy = Spy(rec)
     (auto_line,) = list(OCR(detector=OneLineDetector(), recognizer=auto_spy, preprocess="none",
                             flip_check=False).read(page(LINES[0])).lines())
     (auto_res,) = auto_spy.seen
     assert auto_line.confidence == pytest.approx(auto_res.confidence)
-    assert auto_res.confidence == pytest.approx(rec.calibration.line("auto", auto_res.text, auto_res.raw_confidence))
+    assert auto_res.confidence == pytest.approx(rec.calibration.line(auto_res.decoder, auto_res.text, auto_res.raw_confidence,
+                                                                     auto_res.char_scores))
     # calibration="none": the same line with the decoder's raw score (words: the line's, as before)
     raw_doc = OCR(detector=OneLineDetector(), preprocess="none", flip_check=False, threads=1,
                   calibration="none", decoder="greedy").read(page(LINES[0]))

@@ -424,8 +424,9 @@ class ReadingCalibration:
         return line_group(text, self.min_cjk_chars, self.long_cjk_chars)
 
     def line(self, kind: str, text: str, raw: float, char_scores: Sequence[float] = ()) -> float:
-        """Calibrated confidence of a line ``kind`` read as ``text`` with confidence ``raw`` (and
-        these per-character scores, which some decoders' maps read: ``line_scores``)."""
+        """Calibrated confidence of a line ``kind`` read as ``text`` with confidence ``raw`` and these
+        per-character scores, which some decoders' maps read (``line_scores``: greedy's, in the shipped
+        files; without them such a map reads ``raw`` itself, which is not what it was fitted on)."""
         return self._line(kind, self.group(text), raw, char_scores)
 
     def words(self, kind: str, text: str, char_scores: Sequence[float]) -> Optional[List[float]]:
