@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
 from ocrforge.postprocess.beam import BeamConfig, BeamSearchDecoder, SelectiveLMDecoder  # noqa: E402
 from ocrforge.errors import ConfigError, ModelError  # noqa: E402
 from ocrforge.postprocess.calibration import (CALIBRATORS, DEFAULT_MIN_CJK_CHARS, ReadingCalibration,  # noqa: E402
-                                              fit_reading_calibration, reading_outcomes as outcomes,
+                                              fit_reading_calibration, line_input, reading_outcomes as outcomes,
                                               _file_sha256, calibration_path, ece, reliability, threshold_table)
 from ocrforge.postprocess.ctc import DecodeResult, GreedyDecoder, decode_lines  # noqa: E402
 from ocrforge.postprocess.fusion import average_posteriors  # noqa: E402
@@ -480,8 +480,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             groups_args = dict(min_cjk_chars=cal.min_cjk_chars if cal else DEFAULT_MIN_CJK_CHARS, kind=name,
                                long_cjk_chars=cal.long_cjk_chars if cal else None)
             outs = outcomes(run.results[name], refs, source == "sroie", **groups_args)
-            inputs = outcomes(run.results[name], refs, source == "sroie", line_scores=cal.line_scores,
-                              **groups_args)["line"][0] if cal else None
+            # what each line's map reads (the decoder's score, or greedy's weakest character)
+            inputs = [line_input(cal.line_scores, r.decoder or name, r.confidence, list(r.char_scores))
+                      for r in run.results[name]] if cal else None
             # SROIE transcripts are capitals only: the case-insensitive CER is the fair one there.
             entry[name] = {"cer": cer(refs, hyps), "cer_case_insensitive": cer_case_insensitive(refs, hyps),
                            "line_acc": float(np.mean([h == r for h, r in zip(hyps, refs)])),

@@ -44,8 +44,8 @@ for p in (str(ROOT), str(Path(__file__).resolve().parent)):
         sys.path.insert(0, p)
 
 import bench_decoding as bd  # noqa: E402
-from ocrforge.postprocess.calibration import (LINE_SCORES, IsotonicCalibrator, ece, is_correct,  # noqa: E402
-                                              line_group)
+from ocrforge.postprocess.calibration import (LINE_SCORES, active_groups, ece, fit_group_maps,  # noqa: E402
+                                              is_correct, line_group)
 from ocrforge.postprocess.ctc import greedy_decode  # noqa: E402
 
 GROUP_CUTS = (3, 8)  # min_cjk_chars, long_cjk_chars of the shipped calibration
@@ -97,18 +97,16 @@ def _arrays(feats: Sequence[dict], score: Callable[[dict], float]):
 
 
 def _fit(parts) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Isotonic maps per group on the pooled (scores, right, groups) parts; a group with too few
-    lines or only one outcome takes the pooled map (as ReadingCalibration.fit does)."""
+    """Maps per script group on the pooled (scores, right, groups) parts, fitted as the shipped files'
+    are (``calibration.fit_group_maps``: isotonic; a group too small or without both outcomes takes
+    the map of all groups)."""
     s, y, g = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    pooled = IsotonicCalibrator.fit(s, y)
-    maps = {}
-    for name in np.unique(g):
-        m = g == name
-        maps[name] = IsotonicCalibrator.fit(s[m], y[m]) if m.sum() >= 20 and 0 < y[m].sum() < m.sum() else pooled
+    maps, _ = fit_group_maps({name: (s[g == name], y[g == name]) for name in np.unique(g)}, "isotonic",
+                             active_groups(GROUP_CUTS[1]))
 
     def apply(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
-        out = pooled(scores)
-        for name, fn in maps.items():
+        out = np.empty(len(scores))
+        for name, fn in maps.items():  # line_group gives every line one of these groups
             m = groups == name
             if m.any():
                 out[m] = fn(scores[m])

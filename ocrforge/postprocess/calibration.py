@@ -404,6 +404,28 @@ def _compact(d: dict, digits: int = 7) -> dict:
 Outcomes = Tuple[Sequence[float], Sequence[bool]]  # raw scores, right?
 
 
+def fit_group_maps(groups: Dict[str, Outcomes], method: str, names: Sequence[str], min_count: int = 20,
+                   what: str = "lines (or no errors) to calibrate") -> Tuple[Dict[str, Calibrator], List[str]]:
+    """One ``method`` map for each script group in ``names`` from ``groups[g] = (raw scores, right?)``;
+    a group with fewer than ``min_count`` samples, or only right or only wrong ones, gets the map fitted
+    on all groups together (returned: the maps and the names of those pooled groups). ``ConfigError``
+    ("too few ``what``") when all groups together are too few or hold no error or no success."""
+    all_s = [v for g in GROUPS for v in groups.get(g, ([], []))[0]]
+    all_y = [v for g in GROUPS for v in groups.get(g, ([], []))[1]]
+    if len(all_s) < min_count or all(all_y) or not any(all_y):
+        raise ConfigError(f"too few {what}")
+    maps: Dict[str, Calibrator] = {}
+    pooled: List[str] = []
+    for g in names:
+        sc, ok = groups.get(g, ([], []))
+        if len(sc) >= min_count and any(ok) and not all(ok):
+            maps[g] = fit_calibrator(sc, ok, method)
+        else:
+            maps[g] = fit_calibrator(all_s, all_y, method)
+            pooled.append(g)
+    return maps, pooled
+
+
 @dataclass
 class ReadingCalibration:
     """``decoders[kind][level][group]``: a map from raw to calibrated confidence for each decoder
@@ -472,19 +494,9 @@ class ReadingCalibration:
         for kind, levels in outcomes.items():
             decoders[kind] = {}
             for level in LEVELS:
-                groups = levels.get(level, {})
-                all_s = [v for g in GROUPS for v in groups.get(g, ([], []))[0]]
-                all_y = [v for g in GROUPS for v in groups.get(g, ([], []))[1]]
-                if len(all_s) < min_count or all(all_y) or not any(all_y):
-                    raise ConfigError(f"too few {level}s (or no errors) to calibrate the {kind} decoder")
-                maps: Dict[str, Calibrator] = {}
-                for g in groups_fitted:
-                    sc, ok = groups.get(g, ([], []))
-                    if len(sc) >= min_count and any(ok) and not all(ok):
-                        maps[g] = fit_calibrator(sc, ok, method)
-                    else:
-                        maps[g] = fit_calibrator(all_s, all_y, method)
-                        pooled.append(f"{kind}/{level}/{g}")
+                maps, pooled_groups = fit_group_maps(levels.get(level, {}), method, groups_fitted, min_count,
+                                                     what=f"{level}s (or no errors) to calibrate the {kind} decoder")
+                pooled += [f"{kind}/{level}/{g}" for g in pooled_groups]
                 decoders[kind][level] = maps
         return cls(decoders, min_cjk_chars, dict(info, method=method, pooled=pooled), long_cjk_chars=long_cjk_chars,
                    line_scores=checked_line_scores(line_scores or {}))
