@@ -163,16 +163,19 @@ def test_finetune_end_to_end_then_resume(tmp_path, paddle_labels):
     model = out / "model_int8.onnx"
     assert model.is_file() and (out / "model.onnx").is_file()
     assert json.loads((out / "finetune_report.json").read_text())["model"] == str(model)
-    for side in ("shipped", "finetuned"):
+    for side in ("start", "finetuned"):
         v = report["validation"][side]
         assert v["lines"] == data["val_lines"] and 0.0 <= v["cer"]
-    assert report["better"] == (report["validation"]["finetuned"]["cer"] < report["validation"]["shipped"]["cer"])
+    assert report["better"] == (report["validation"]["finetuned"]["cer"] < report["validation"]["start"]["cer"])
+    # Compared with the weights it started from, exported and quantized as the new model is.
+    assert report["start"] == {"weights": str(shipped_base_weights()), "model": str(out / "start_int8.onnx")}
+    assert (out / "start_int8.onnx").is_file()
     # The run keeps its own copy of its starting weights (what --blend and distillation use later).
     assert (out / "base.npz").read_bytes() == shipped_base_weights().read_bytes()
     # What it forgot: both models on the same clean synthetic lines in the training faces (fonts installed here).
     forgot = report["synthetic_lines"]
-    assert forgot["shipped"]["lines"] == forgot["finetuned"]["lines"] == 300
-    assert any(line.startswith("clean synthetic lines in the training faces (300): shipped") for line in logs)
+    assert forgot["start"]["lines"] == forgot["finetuned"]["lines"] == 300
+    assert any(line.startswith("clean synthetic lines in the training faces (300): start") for line in logs)
     # Its own calibration (40 lines: enough for the pooled maps) sits beside it and the reader takes it.
     cal = report["calibration"]
     if cal is not None:
@@ -266,7 +269,7 @@ def test_finetuned_model_gets_its_own_calibration(tmp_path):
 
     from ocrforge.data.rec_datasets import write_line_lmdb
     from ocrforge.recognition.predictor import DEFAULT_MODEL
-    from ocrforge.training.finetune import CALIBRATED_KINDS, fit_model_calibration, read_validation
+    from ocrforge.training.finetune import compare_models, fit_model_calibration
 
     model = tmp_path / "model_int8.onnx"
     shutil.copy(DEFAULT_MODEL, model)  # stands in for a fine-tuned model: any recognizer the file was not made for
@@ -284,8 +287,9 @@ def test_finetuned_model_gets_its_own_calibration(tmp_path):
 
     write_line_lmdb(tmp_path / "val", [(degraded(t, i), t, {}) for i, t in enumerate(texts)])
     logs = []
-    refs, readings = read_validation(model, str(tmp_path / "val"), threads=1, kinds=CALIBRATED_KINDS)
-    result = fit_model_calibration(model, refs, readings, casefold=False, log=logs.append)
+    seen = compare_models(None, model, str(tmp_path / "val"), threads=1, forgetting_lines=0)
+    assert seen.synthetic_lines is None and len(seen.refs) == len(seen.start_texts) == 80
+    result = fit_model_calibration(model, seen.refs, seen.readings, casefold=False, log=logs.append)
     assert result is not None, logs
     assert result["file"] == str(tmp_path / "model_int8.calib.json")
     assert 0.0 <= result["line_ece_auto_calibrated_two_fold"] <= 1.0 and 0.0 <= result["line_ece_auto_raw"] <= 1.0
@@ -296,22 +300,31 @@ def test_finetuned_model_gets_its_own_calibration(tmp_path):
     assert 0.0 <= r.confidence <= 1.0 and r.raw_confidence is not None
 
 
-def test_forgetting_check_reads_the_same_lines_with_both_models(monkeypatch):
-    """The shipped model against itself: the same lines, the same CER (the rendering is seeded); without
-    fonts the check is skipped, not fatal."""
+def test_compare_models_reads_the_same_lines_with_both_models(tmp_path, monkeypatch):
+    """The shipped model against itself: the same validation texts and, on the same clean synthetic lines,
+    the same CER (the rendering is seeded); every calibrated decoder read; without fonts the forgetting
+    check is skipped, not fatal."""
     from ocrforge.data import synth_lines
+    from ocrforge.data.rec_datasets import write_line_lmdb
     from ocrforge.recognition.predictor import DEFAULT_MODEL
-    from ocrforge.training.finetune import forgetting_check
+    from ocrforge.training.finetune import CALIBRATED_KINDS, compare_models
 
-    result = forgetting_check(Path(DEFAULT_MODEL), threads=1, lines=12)
-    assert result["shipped"] == result["finetuned"] and result["shipped"]["lines"] == 12
-    assert 0.0 <= result["shipped"]["cer"] < 0.5  # clean lines in the faces it was trained on
+    texts = ["TOTAL 3.00", "CASH 10.00", "CHANGE 7.00"]
+    write_line_lmdb(tmp_path / "val", [(render(t), t, {}) for t in texts])
+    seen = compare_models(None, Path(DEFAULT_MODEL), str(tmp_path / "val"), threads=1, forgetting_lines=12)
+    assert seen.refs == texts and set(seen.readings) == set(CALIBRATED_KINDS)
+    assert seen.start_texts == [r.text for r in seen.readings["auto"]]
+    assert all(len(v) == 3 for v in seen.readings.values())  # the synthetic lines are not validation lines
+    synthetic = seen.synthetic_lines
+    assert synthetic["start"] == synthetic["finetuned"] and synthetic["start"]["lines"] == 12
+    assert 0.0 <= synthetic["start"]["cer"] < 0.5  # clean lines in the faces it was trained on
 
     def no_fonts(*args, **kwargs):
         raise RuntimeError("no training fonts")
 
     monkeypatch.setattr(synth_lines, "LineSynthesizer", no_fonts)
-    assert forgetting_check(Path(DEFAULT_MODEL), threads=1, lines=12) is None
+    seen = compare_models(None, Path(DEFAULT_MODEL), str(tmp_path / "val"), threads=1, forgetting_lines=12)
+    assert seen.synthetic_lines is None and seen.refs == texts
 
 
 def test_bench_finetune_reads_every_model_on_every_set(tmp_path):

@@ -13,8 +13,9 @@ One command from labelled data to a model the reader uses (``--rec-model RUN/mod
 4. export the best checkpoint (lowest validation CER; with ``blend`` < 1 a point between it and the
    starting weights, ``training.blend``) to ONNX with the shipped INT8 head, fit its
    confidence calibration on the validation lines (``MODEL.calib.json``: the shipped file belongs to
-   the shipped model's hash), and read the validation lines with the shipped model and the new one:
-   the report says which is better, and how both read clean synthetic lines (what was forgotten).
+   the shipped model's hash), and read the validation lines with the model the run started from
+   (exported and quantized the same way) and the new one: the report says which is better, and how
+   both read clean synthetic lines (what was forgotten).
 """
 
 from __future__ import annotations
@@ -272,14 +273,6 @@ def _val_lines(val_lmdb: str) -> Tuple[List[np.ndarray], List[str]]:
     return [src.image(k) for k, *_ in records], [t for _, _, t, _ in records]
 
 
-def read_validation(model_path: Optional[Path], val_lmdb: str, threads: int, kinds: Tuple[str, ...] = ("auto",)
-                    ) -> Tuple[List[str], Dict[str, list]]:
-    """(references, {decoder kind: raw readings}) of a recognizer (None: the shipped one) on the
-    validation lines."""
-    crops, refs = _val_lines(val_lmdb)
-    return refs, read_crops(model_path, crops, threads, kinds)
-
-
 def read_crops(model_path: Optional[Path], crops: List[np.ndarray], threads: int, kinds: Tuple[str, ...] = ("auto",)
                ) -> Dict[str, list]:
     """{decoder kind: raw readings} of a recognizer (None: the shipped one); one model pass serves every
@@ -314,16 +307,47 @@ def clean_synthetic_lines(count: int, seed: int = FORGETTING_SEED) -> Tuple[List
     return [s.image for s in samples], [s.text for s in samples]
 
 
-def forgetting_check(model_path: Path, threads: int, lines: int = FORGETTING_LINES) -> Optional[dict]:
-    """CER of the shipped model and the new one on clean synthetic lines in the training faces (what the
-    shipped model was trained on and the user's data may not show): a rise is what the fine-tune forgot,
-    the number to watch when choosing ``--blend``. None where the fonts are not installed."""
+@dataclass
+class Comparison:
+    """The start model and the fine-tuned one on the same lines, each model loaded once."""
+    refs: List[str]  # validation references
+    readings: Dict[str, list]  # the fine-tuned model's raw readings of them, every CALIBRATED_KINDS decoder
+    start_texts: List[str]  # the start model's texts (default decoder) of the same lines
+    # the clean synthetic lines in the training faces, read by both ({"start": .., "finetuned": ..}
+    # line metrics); None where the fonts are not installed
+    synthetic_lines: Optional[Dict[str, dict]]
+
+
+def compare_models(start: Optional[Path], tuned: Path, val_lmdb: str, threads: int,
+                   forgetting_lines: int = FORGETTING_LINES) -> Comparison:
+    """Both models read the validation lines and ``forgetting_lines`` clean synthetic lines in one pass
+    each: the validation lines say which is better on the user's data, the synthetic ones what the
+    fine-tune forgot (what the start model was trained on and the user's data may not show)."""
+    crops, refs = _val_lines(val_lmdb)
     try:
-        crops, refs = clean_synthetic_lines(lines)
+        synth_crops, synth_refs = clean_synthetic_lines(forgetting_lines) if forgetting_lines else ([], [])
     except Exception:  # noqa: BLE001 - no fonts: the report simply has no such row
-        return None
-    return {side: line_metrics(refs, [r.text for r in read_crops(path, crops, threads)["auto"]], casefold=False)
-            for side, path in (("shipped", None), ("finetuned", model_path))}
+        synth_crops, synth_refs = [], []
+    n = len(crops)
+    tuned_read = read_crops(tuned, crops + synth_crops, threads, CALIBRATED_KINDS)
+    start_texts = [r.text for r in read_crops(start, crops + synth_crops, threads)["auto"]]
+    synthetic = None
+    if synth_refs:
+        synthetic = {"start": line_metrics(synth_refs, start_texts[n:], casefold=False),
+                     "finetuned": line_metrics(synth_refs, [r.text for r in tuned_read["auto"][n:]], casefold=False)}
+    return Comparison(refs, {k: v[:n] for k, v in tuned_read.items()}, start_texts[:n], synthetic)
+
+
+def export_start_model(base: Path, chosen: Path, out: Path, int8: str, source: Path) -> Path:
+    """The weights the run started from, exported and quantized as the fine-tuned model is, so the two
+    are compared like for like (the shipped ONNX is only the start where ``--base`` was not given, and
+    its precision need not match ``--int8``)."""
+    from ..export.onnx_rec import export_recognizer, int8_path, quantize_recognizer
+    from .blend import blend_checkpoint
+
+    ckpt = blend_checkpoint(base, chosen, 0.0, out / "start.pt")  # weight 0: the base, in chosen's format
+    fp32 = export_recognizer(ckpt, out / "start.onnx", extra_metadata={"start_of_finetune": source.name})
+    return quantize_recognizer(fp32, int8_path(fp32), int8) if int8 != "none" else fp32
 
 
 def line_metrics(refs: List[str], hyps: List[str], casefold: bool) -> Dict[str, float]:
@@ -339,8 +363,8 @@ def line_metrics(refs: List[str], hyps: List[str], casefold: bool) -> Dict[str, 
 def fit_model_calibration(model_path: Path, refs: List[str], readings: Dict[str, list], casefold: bool,
                           log: Log) -> Optional[dict]:
     """Confidence maps for the new model (``MODEL.calib.json``, found by the reader like the shipped
-    model's), fitted on its raw ``readings`` of the validation lines (``read_validation`` with
-    ``CALIBRATED_KINDS``): the shipped file names the shipped model's hash and would be refused. The
+    model's), fitted on its raw ``readings`` of the validation lines (``compare_models``, every
+    ``CALIBRATED_KINDS`` decoder): the shipped file names the shipped model's hash and would be refused. The
     ECE it reports is two-fold (maps fitted on one half, measured on the other); the file is then
     fitted on all of them. None (raw scores stay) when the lines cannot support a fit."""
     from ..errors import ConfigError
@@ -405,29 +429,30 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     model = quantize_recognizer(fp32, int8_path(fp32), opts.int8) if opts.int8 != "none" else fp32
     log(f"exported {chosen.name} -> {model}")
     threads = opts.threads or os.cpu_count() or 1
-    refs, readings = read_validation(Path(model), data.val, threads, CALIBRATED_KINDS)
-    calibration = fit_model_calibration(Path(model), refs, readings, opts.casefold, log)
-    after = line_metrics(refs, [r.text for r in readings["auto"]], opts.casefold)
-    refs, shipped = read_validation(None, data.val, threads)
-    before = line_metrics(refs, [r.text for r in shipped["auto"]], opts.casefold)
-    forgetting = forgetting_check(Path(model), threads)
+    start_model = export_start_model(base, chosen, out, opts.int8, source)
+    seen = compare_models(start_model, Path(model), data.val, threads)
+    calibration = fit_model_calibration(Path(model), seen.refs, seen.readings, opts.casefold, log)
+    after = line_metrics(seen.refs, [r.text for r in seen.readings["auto"]], opts.casefold)
+    before = line_metrics(seen.refs, seen.start_texts, opts.casefold)
     report = {
         "options": asdict(replace(opts, sources=[str(s) for s in opts.sources])),
         "data": data.to_dict(),
         "checkpoint": str(chosen),
         "model": str(model),
-        "validation": {"shipped": before, "finetuned": after},
+        "start": {"weights": str(source), "model": str(start_model)},
+        "validation": {"start": before, "finetuned": after},
         "calibration": calibration,
-        "synthetic_lines": forgetting,
+        "synthetic_lines": seen.synthetic_lines,
         "better": after["cer"] < before["cer"],
         "minutes": round((time.time() - started) / 60, 1),
     }
     (out / "finetune_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
-    verdict = "better" if report["better"] else "NOT better: keep the shipped model (more data or steps?)"
-    log(f"validation CER ({after['lines']} lines): shipped {before['cer']:.2%} -> fine-tuned {after['cer']:.2%}: {verdict}")
-    if forgetting:
-        s, f = forgetting["shipped"]["cer"], forgetting["finetuned"]["cer"]
-        log(f"clean synthetic lines in the training faces ({forgetting['shipped']['lines']}): shipped {s:.2%} -> "
+    verdict = "better" if report["better"] else "NOT better: keep the model you started from (more data or steps?)"
+    log(f"validation CER ({after['lines']} lines): start ({source.name}) {before['cer']:.2%} -> fine-tuned "
+        f"{after['cer']:.2%}: {verdict}")
+    if seen.synthetic_lines:
+        s, f = seen.synthetic_lines["start"]["cer"], seen.synthetic_lines["finetuned"]["cer"]
+        log(f"clean synthetic lines in the training faces ({seen.synthetic_lines['start']['lines']}): start {s:.2%} -> "
             f"fine-tuned {f:.2%}" + (" (forgotten; --resume --blend 0.5 or lower gives some back)" if f > s + 0.002 else ""))
     log(f"use it: ocrforge read IMAGE --rec-model {model}")
     return report
