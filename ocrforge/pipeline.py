@@ -69,6 +69,9 @@ class PipelineConfig:
     # and Chinese line CER by ~20 %, at ~1.5-2.5x the recognition time (BENCHMARKS.md, view fusion).
     views: int = 0
     view_threshold: float = 0.8  # lines below this confidence are the unsure ones
+    # Light text on a dark ground is inverted before reading (recognition.preprocess.normalize_polarity):
+    # the recognizer reads it better dark-on-light; a page in dark mode reads like its light twin.
+    polarity: bool = True
     layout: LayoutConfig = field(default_factory=LayoutConfig)
 
     def __post_init__(self) -> None:
@@ -240,7 +243,8 @@ class OCR:
                 raise ModelError(f"text recognizer unavailable: {exc}") from exc
             self._recognizer = TextRecognizer(self.config.rec_model, threads=self.config.threads,
                                               calibration=self.config.calibration, views=self.config.views,
-                                              view_threshold=self.config.view_threshold)
+                                              view_threshold=self.config.view_threshold,
+                                              polarity=self.config.polarity)
         return self._recognizer
 
     @property

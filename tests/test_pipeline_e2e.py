@@ -157,3 +157,23 @@ def test_recognize_on_detected_line_crops(ocr):
     assert len(got) == len(lines)
     same = sum(t == ln.text for (t, _), ln in zip(got, lines))
     assert same >= len(lines) - 1  # preprocess "auto" may differ slightly from the raw crop
+
+
+def test_a_page_in_dark_mode_reads_like_its_light_twin(ocr):
+    """Light text on a dark ground: every line is inverted before the recognizer reads it
+    (recognition.preprocess.normalize_polarity), so the page reads as the light one does."""
+    import cv2
+
+    from ocrforge import OCR
+
+    want = (EXAMPLES / "receipt_sample.txt").read_text("utf-8")
+    img = cv2.imread(str(EXAMPLES / "receipt_sample.png"))
+    dark = ocr.read(255 - img)
+    assert cer(dark.render(), want) <= MAX_CER, dark.render()
+    # Without page preprocessing (which measures the dark page differently) the crops are the light
+    # page's crops inverted, and the recognizer reads them exactly as the light ones.
+    plain = OCR(threads=1, preprocess="none")
+    light = sorted(ln.text for ln in plain.read(img).lines())
+    assert sorted(ln.text for ln in plain.read(255 - img).lines()) == light
+    as_it_is = sorted(ln.text for ln in OCR(threads=1, preprocess="none", polarity=False).read(255 - img).lines())
+    assert as_it_is != light  # the inversion is what makes them equal

@@ -447,6 +447,35 @@ def test_predictor_shapes_order_and_errors(rec_onnx, synth):
         r.predict_probs([np.zeros((0, 10), np.uint8)])
 
 
+def test_light_text_on_dark_ground_is_read_as_dark_on_light(rec_onnx):
+    from ocrforge.recognition.predictor import TextRecognizer
+    from ocrforge.recognition.preprocess import normalize_polarity
+
+    line = np.full((32, 200), 235, np.uint8)
+    cv2.putText(line, "TOTAL 12.50", (4, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 20, 2)
+    np.testing.assert_array_equal(normalize_polarity(line), line)
+    np.testing.assert_array_equal(normalize_polarity(255 - line), line)
+    # More than half ink, but a light border (dense bold print in a tight box): not a dark ground.
+    dense = np.full((32, 200), 240, np.uint8)
+    dense[2:30, 2:198] = 20
+    dense[2:30, 2:198:4] = 240
+    assert np.mean(dense < 128) > 0.5
+    np.testing.assert_array_equal(normalize_polarity(dense), dense)
+    # A dark border alone (a dark frame around a light line) is not enough either.
+    framed = line.copy()
+    framed[:2], framed[-2:], framed[:, :2], framed[:, -2:] = 0, 0, 0, 0
+    np.testing.assert_array_equal(normalize_polarity(framed), framed)
+
+    # The recognizer reads the inverted crop exactly as the original; with polarity=False it does not.
+    bgr = cv2.cvtColor(line, cv2.COLOR_GRAY2BGR)
+    on = TextRecognizer(rec_onnx, threads=1)
+    same = on.predict_probs([bgr, 255 - bgr])
+    np.testing.assert_array_equal(same[0], same[1])
+    off = TextRecognizer(rec_onnx, threads=1, polarity=False).predict_probs([bgr, 255 - bgr])
+    assert not np.array_equal(off[0], off[1])
+    np.testing.assert_array_equal(off[0], same[0])
+
+
 def test_dynamic_int8_quantization_keeps_interface(rec_onnx, tmp_path, synth):
     import os
 

@@ -231,9 +231,12 @@ def test_browser_reads_the_python_text(built, tmp_path):
     # INTER_LINEAR) on both sides, where the sample itself is not shrunk at all.
     large = tmp_path / "large_x3.png"
     cv2.imwrite(str(large), cv2.resize(cv2.imread(str(image)), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC))
+    # The same page in dark mode: light text on a dark ground, each line inverted before reading.
+    dark = tmp_path / "dark_mode.png"
+    cv2.imwrite(str(dark), 255 - cv2.imread(str(image)))
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
-    report = _browser_read(image, bad_file=bad, also=(turned, large))
+    report = _browser_read(image, bad_file=bad, also=(turned, large, dark))
 
     # The page decodes greedily (no language model in the browser build).
     ocr = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1, decoder="greedy")
@@ -244,8 +247,9 @@ def test_browser_reads_the_python_text(built, tmp_path):
     _assert_same_vote(_python_vote(ocr, image), report["orientation"])
 
     turned_page = ocr.read(turned).pages[0]
-    turned_report, large_report = report["also"]
+    turned_report, large_report, dark_report = report["also"]
     large_page = ocr.read(large).pages[0]
+    _assert_same_lines(ocr.read(dark).pages[0], dark_report["lines"])
     _assert_same_lines(large_page, large_report["lines"], model_scale=max(large_page.width, large_page.height) / 1280)
     _assert_same_lines(turned_page, turned_report["lines"])
     assert turned_report["rotation"] == turned_page.rotation

@@ -20,7 +20,7 @@ from ..postprocess.calibration import ReadingCalibration, resolve_calibration
 from ..postprocess.ctc import GreedyDecoder, decode_lines
 from ..postprocess.fusion import vote_texts
 from .charset import Charset, load_charset
-from .preprocess import frames_for_width, pad_batch, resize_line
+from .preprocess import frames_for_width, normalize_polarity, pad_batch, resize_line
 from .views import VIEWS, check_view_threshold, view_names
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -61,13 +61,15 @@ class TextRecognizer:
     def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, providers="auto",
                  max_batch_pixels: int = 32 * 800 * 16, max_pad: int = 64,
                  calibration: Union[str, Path, ReadingCalibration, None] = "auto", views: int = 0,
-                 view_threshold: float = VIEW_THRESHOLD):
+                 view_threshold: float = VIEW_THRESHOLD, polarity: bool = True):
         from ..runtime.session import create_session
 
         # View fusion (recognition.views): lines read below view_threshold are read again in
         # `views` other views and the texts voted on; 0 = off.
         self.views = view_names(views)
         self.view_threshold = check_view_threshold(view_threshold)
+        # True: light-on-dark lines are inverted before reading (preprocess.normalize_polarity)
+        self.polarity = bool(polarity)
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
         if not self.model_path.is_file():
@@ -94,7 +96,8 @@ class TextRecognizer:
         for i, c in enumerate(crops):
             if not isinstance(c, np.ndarray) or c.ndim not in (2, 3) or c.size == 0:
                 raise InputError(f"line image {i} is empty or not an image array")
-            lines.append(resize_line(c, self.height))
+            line = resize_line(c, self.height)
+            lines.append(normalize_polarity(line) if self.polarity else line)
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
         out: List[Optional[np.ndarray]] = [None] * len(lines)
         start = 0

@@ -2,6 +2,8 @@
 
 The recognizer sees a grayscale line resized to height 32 (aspect kept), normalised to [-1, 1],
 right-padded by replicating its last column so padding looks like background, not like ink.
+At inference a line of light text on a dark ground is first turned dark-on-light
+(``normalize_polarity``), the polarity most of the training lines have.
 """
 
 from __future__ import annotations
@@ -35,6 +37,23 @@ def resize_line(img: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = MA
     new_w = min(max(new_w, MIN_WIDTH), max_width)
     interp = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
     return cv2.resize(gray, (new_w, height), interpolation=interp)
+
+
+def normalize_polarity(line: np.ndarray) -> np.ndarray:
+    """A gray line of light text on a dark ground inverted to dark-on-light; any other line as it is.
+
+    Otsu's threshold splits the pixels into a dark and a light class; the ground is the class that
+    holds most of the line and most of its border (ink covers less of a crop than its ground, and
+    less still of the crop's edges). Both must say "dark": a dense line of bold Chinese in a tight box
+    can be half ink, but its border is still mostly light. The recognizer reads light-on-dark lines
+    (headers of invoices, stamps, screenshots in dark mode) worse than the same lines dark-on-light,
+    the polarity most of its training lines have (BENCHMARKS.md, fourteenth session).
+    """
+    _, binary = cv2.threshold(line, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    border = np.concatenate([binary[0], binary[-1], binary[1:-1, 0], binary[1:-1, -1]])
+    dark_majority = 2 * cv2.countNonZero(binary) < binary.size
+    dark_border = 2 * np.count_nonzero(border) < border.size
+    return cv2.bitwise_not(line) if dark_majority and dark_border else line
 
 
 def pad_batch(lines: Sequence[np.ndarray], multiple: int = WIDTH_MULTIPLE) -> Tuple[np.ndarray, List[int]]:

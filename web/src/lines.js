@@ -79,6 +79,35 @@ export function resizeLine(cv, image, height = 32) {
   return out;
 }
 
+/**
+ * preprocess.normalize_polarity: a gray line (CV_8UC1) whose dark Otsu class holds most of its pixels
+ * and most of its border is light text on a dark ground; it is inverted in place (dark-on-light, the
+ * polarity the recognizer reads best). Returns whether it was.
+ */
+export function normalizePolarity(cv, line) {
+  const binary = new cv.Mat();
+  cv.threshold(line, binary, 0, 255, cv.THRESH_BINARY + cv.THRESH_OTSU);
+  const { rows, cols } = binary;
+  const px = binary.data;
+  let light = 0;
+  for (let i = 0; i < px.length; i++) if (px[i]) light++;
+  // top and bottom rows, then the left and right columns without their corners
+  let border = 0;
+  let lightBorder = 0;
+  const count = (i) => {
+    border++;
+    if (px[i]) lightBorder++;
+  };
+  for (let x = 0; x < cols; x++) count(x);
+  for (let x = 0; x < cols; x++) count((rows - 1) * cols + x);
+  for (let y = 1; y < rows - 1; y++) count(y * cols);
+  for (let y = 1; y < rows - 1; y++) count(y * cols + cols - 1);
+  binary.delete();
+  const invert = 2 * light < rows * cols && 2 * lightBorder < border;
+  if (invert) cv.bitwise_not(line, line);
+  return invert;
+}
+
 const SCALE = f32(2 / 255);
 
 /** preprocess.pad_batch: gray lines (CV_8UC1, same height) -> float32 (N, 1, H, Wmax) in [-1, 1]. */

@@ -7,7 +7,7 @@
 // stride come from each model's metadata_props via models/manifest.json.
 import * as ort from "onnxruntime-web/wasm";
 import { DET_DEFAULTS, detectionBoxes, roundHalfEven } from "./detpost.js";
-import { cropLines, orderQuad, padBatch, resizeLine } from "./lines.js";
+import { cropLines, normalizePolarity, orderQuad, padBatch, resizeLine } from "./lines.js";
 import { greedyDecode, parseCharset } from "./ctc.js";
 import { LINE_H, LINE_W, isUpsideDown, upsideDownProbs } from "./orientation.js";
 import { lineCalibration } from "./calibration.js";
@@ -256,6 +256,7 @@ export class BrowserOCR {
   async recognizeChunk(crops) {
     const height = this.recHeight;
     const lines = crops.map((c) => resizeLine(this.cv, c, height));
+    lines.forEach((m) => normalizePolarity(this.cv, m));
     const results = new Array(lines.length);
     try {
       // Narrowest first; a batch grows while (lines x widest) stays within the pixel budget and
