@@ -160,20 +160,17 @@ def test_recognize_on_detected_line_crops(ocr):
 
 
 def test_a_page_in_dark_mode_reads_like_its_light_twin(ocr):
-    """Light text on a dark ground: every line is inverted before the recognizer reads it
-    (recognition.preprocess.normalize_polarity), so the page reads as the light one does."""
+    """Light text on a dark ground: auto preprocessing inverts the page (preprocess.polarity), and
+    without preprocessing the recognizer inverts each line (recognition.preprocess.normalize_polarity);
+    either way the page reads exactly as the light one does."""
     import cv2
 
     from ocrforge import OCR
 
-    want = (EXAMPLES / "receipt_sample.txt").read_text("utf-8")
     img = cv2.imread(str(EXAMPLES / "receipt_sample.png"))
-    dark = ocr.read(255 - img)
-    assert cer(dark.render(), want) <= MAX_CER, dark.render()
-    # Without page preprocessing (which measures the dark page differently) the crops are the light
-    # page's crops inverted, and the recognizer reads them exactly as the light ones.
+    assert sorted(ln.text for ln in ocr.read(255 - img).lines()) == sorted(ln.text for ln in ocr.read(img).lines())
     plain = OCR(threads=1, preprocess="none")
     light = sorted(ln.text for ln in plain.read(img).lines())
     assert sorted(ln.text for ln in plain.read(255 - img).lines()) == light
     as_it_is = sorted(ln.text for ln in OCR(threads=1, preprocess="none", polarity=False).read(255 - img).lines())
-    assert as_it_is != light  # the inversion is what makes them equal
+    assert as_it_is != light  # the line inversion is what makes them equal there

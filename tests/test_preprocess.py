@@ -277,6 +277,27 @@ def test_auto_denoises_and_normalises_faint_noisy_page(pages):
     assert "binarize" not in [n for n, _ in preprocess_page(very_faint, config=AutoConfig(binarize=False)).steps]
 
 
+@pytest.mark.parametrize("script", ["mixed", "cjk"])
+def test_auto_inverts_a_page_in_dark_mode(pages, script):
+    """Light text on a dark ground comes out as the light page, not as a faint page binarized."""
+    result = preprocess_page(255 - pages[script])
+    assert [n for n, _ in result.steps] == ["invert"], result.steps
+    assert np.array_equal(result.image, pages[script]) and np.array_equal(result.transform, np.eye(3))
+    assert result.measurements["light_on_dark"] and result.measurements["dark_share"] > 0.5
+    assert "invert" not in [n for n, _ in preprocess_page(255 - pages[script], config=AutoConfig(polarity=False)).steps]
+
+
+def test_light_page_on_a_dark_table_is_not_inverted(pages):
+    """A dark majority alone is not a dark page: the light class here is one big piece (the page)."""
+    page = pages["mixed"]
+    h, w = page.shape[:2]
+    table = np.full((h + 200, 3 * w, 3), 30, np.uint8)
+    table[100:100 + h, w:2 * w] = page
+    result = preprocess_page(table, config=AutoConfig(perspective=False))
+    assert result.measurements["dark_share"] > 0.5 and not result.measurements["light_on_dark"]
+    assert "invert" not in [n for n, _ in result.steps]
+
+
 def test_explicit_steps_compose_transform(smooth_image):
     result = preprocess_page(smooth_image, "orientation,deskew", orientation={"angle": 90}, deskew={"angle": 5.0})
     assert [n for n, _ in result.steps] == ["orientation", "deskew"] and result.rotation == 90

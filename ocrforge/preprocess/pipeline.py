@@ -7,6 +7,8 @@ What auto mode does, in order, and why:
    image, and noise is independent per pixel only before any resampling.
 2. **perspective** when a page outline stands out from a background (a photographed page);
    the rest is then measured on the rectified page, not on the desk around it.
+   **invert** then when the page is light text on a dark ground (dark mode, negatives): every
+   later measurement assumes dark ink on light paper (``polarity.py``).
 3. **orientation** (quarter turns) when the estimate is confident; a wrong turn ruins a page,
    so an unsure estimate leaves it as it is. With the classical estimate the two halves of the
    decision are gated separately: a page whose lines run vertically is turned to horizontal
@@ -41,6 +43,7 @@ from .denoise import choose_denoiser, denoise, estimate_noise
 from .deskew import deskew, ink_points, search_angle
 from .orientation import OrientationEstimator, estimate_orientation, line_direction, orient
 from .perspective import correct_perspective, find_page_quad
+from .polarity import invert, measure_polarity
 
 StepFunction = Callable[..., StepOutput]
 
@@ -48,6 +51,7 @@ StepFunction = Callable[..., StepOutput]
 STEPS: Dict[str, StepFunction] = {
     "denoise": denoise,
     "perspective": correct_perspective,
+    "invert": invert,
     "orientation": orient,
     "deskew": deskew,
     "contrast": normalize_contrast,
@@ -61,6 +65,7 @@ class AutoConfig:
 
     denoise: bool = True
     perspective: bool = True
+    polarity: bool = True  # invert a page of light text on a dark ground
     orientation: bool = True
     min_orientation_confidence: float = 0.85  # for a quarter turn (and any hook estimator's answer)
     min_flip_confidence: float = 0.97  # classical up/down confidence needed to turn an upright-looking page by 180
@@ -184,6 +189,12 @@ def _auto(
     if quad is not None:
         m["page_area_fraction"] = round(quad.area_fraction, 3)
         run.apply("perspective", **{"corners": quad.corners, **overrides.get("perspective", {})})
+
+    if config.polarity:
+        light_on_dark, measured = measure_polarity(run.image)
+        m.update(light_on_dark=light_on_dark, **measured)
+        if light_on_dark:
+            run.apply("invert")
 
     ink = analyse_ink(run.image)
     contrast, shading = _text_contrast(ink)
