@@ -129,6 +129,24 @@ def test_perspective_recovers_rectangle(pages):
     assert np.abs(apply_homography(out.matrix, out_pt) - apply_homography(H, page_pt)).max() < 2.0
 
 
+@pytest.mark.parametrize("script", ["mixed", "cjk"])
+def test_a_hard_shadow_across_a_scan_is_not_a_page_outline(pages, script):
+    """A shadow with a sharp edge splits a flat scan into a lit quadrilateral and a dark rest: bright
+    inside, dark outside, big enough, convex. It cuts through the text, so it is not the page."""
+    page = pages[script]
+    h, w = page.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    lit = page.copy()
+    shaded = xx < 0.3 * w + 0.6 * w * yy / h
+    lit[shaded] = (lit[shaded] * 0.45).astype(np.uint8)
+    assert find_page_quad(lit, max_ink_outside=1.0) is not None  # what the other cues alone accept
+    assert find_page_quad(lit) is None
+    assert "perspective" not in [n for n, _ in preprocess_page(lit).steps]
+    # A photographed page keeps its outline: the desk around it holds no text.
+    photo, _, corners = photographed(page, seed=3)
+    assert np.abs(find_page_quad(photo).corners - corners).max() < 2.0
+
+
 def test_flat_scan_has_no_page_quad(pages):
     assert find_page_quad(pages["latin"]) is None
     out = correct_perspective(pages["latin"])
