@@ -174,3 +174,20 @@ def test_a_page_in_dark_mode_reads_like_its_light_twin(ocr):
     assert sorted(ln.text for ln in plain.read(255 - img).lines()) == light
     as_it_is = sorted(ln.text for ln in OCR(threads=1, preprocess="none", polarity=False).read(255 - img).lines())
     assert as_it_is != light  # the line inversion is what makes them equal there
+
+
+def test_a_small_image_of_the_sample_is_enlarged_and_read(ocr):
+    """At a third of its size the sample's characters are ~5 px high, too small for the detector:
+    auto preprocessing enlarges the page (preprocess.scale) and boxes come back in the small image's
+    pixels."""
+    import cv2
+
+    want = (EXAMPLES / "receipt_sample.txt").read_text("utf-8")
+    img = cv2.imread(str(EXAMPLES / "receipt_sample.png"))
+    small = cv2.resize(img, (img.shape[1] // 3, img.shape[0] // 3), interpolation=cv2.INTER_AREA)
+    doc = ocr.read(small)
+    assert cer(doc.render(), want) <= MAX_CER, doc.render()
+    h, w = small.shape[:2]
+    for line in doc.lines():
+        x0, y0, x1, y1 = line.box
+        assert -3 <= x0 < x1 <= w + 3 and -3 <= y0 < y1 <= h + 3

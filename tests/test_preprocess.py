@@ -316,6 +316,32 @@ def test_light_page_on_a_dark_table_is_not_inverted(pages):
     assert "invert" not in [n for n, _ in result.steps]
 
 
+@pytest.mark.parametrize("script", ["mixed", "cjk"])
+def test_auto_enlarges_a_page_whose_text_is_too_small_for_the_detector(pages, script):
+    page = pages[script]
+    small = cv2.resize(page, (page.shape[1] // 3, page.shape[0] // 3), interpolation=cv2.INTER_AREA)
+    result = preprocess_page(small)
+    steps = dict(result.steps)
+    assert list(steps) == ["upscale"], result.steps
+    assert 1.25 <= steps["upscale"]["factor"] <= 1280 / max(small.shape[:2]) + 1e-3  # never past the detector's side
+    assert result.measurements["text_height_px"] < 12
+    # the outer edges of the pixel grids map onto each other (pixel centres sit at integers)
+    (h, w), (big_h, big_w) = small.shape[:2], result.image.shape[:2]
+    edges = result.to_input(np.array([[-0.5, -0.5], [big_w - 0.5, big_h - 0.5]]))
+    np.testing.assert_allclose(edges, [[-0.5, -0.5], [w - 0.5, h - 0.5]], atol=1e-9)
+    assert "upscale" not in dict(preprocess_page(small, config=AutoConfig(upscale=False)).steps)
+    assert "upscale" not in dict(preprocess_page(page).steps)  # the same text at full size is left alone
+
+
+def test_upscale_step_maps_back_and_refuses_bad_factors(smooth_image):
+    result = preprocess_page(smooth_image, "upscale", upscale={"factor": 2.5})
+    assert result.image.shape[:2] == (750, 1000)
+    assert_transform_maps_pixels(smooth_image, result.image, result.transform)
+    for bad in (1.0, 0.5, 5.0, "2"):
+        with pytest.raises(ConfigError):
+            preprocess_page(smooth_image, "upscale", upscale={"factor": bad})
+
+
 def test_explicit_steps_compose_transform(smooth_image):
     result = preprocess_page(smooth_image, "orientation,deskew", orientation={"angle": 90}, deskew={"angle": 5.0})
     assert [n for n, _ in result.steps] == ["orientation", "deskew"] and result.rotation == 90

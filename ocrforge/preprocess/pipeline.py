@@ -20,6 +20,8 @@ What auto mode does, in order, and why:
 6. **binarize** (Sauvola) only when text contrast is very poor (``binarize_below``). Not by
    default: the detector and recognizer work on grey/colour images and use the anti-aliased
    edges that binarization destroys; for them a contrast-normalised grey image is better.
+7. **upscale** when the typical glyph is under ``min_glyph`` px (a thumbnail, a photo from afar):
+   the detector never enlarges a page and misses such small text (``scale.py``).
 
 A clean, flat, upright scan passes through untouched with the identity transform. Measurements
 are taken on downscaled copies (and noise on a full-resolution crop) so they cost a few tens of
@@ -33,6 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import cv2
 import numpy as np
 
 from ..errors import ConfigError
@@ -44,6 +47,7 @@ from .deskew import deskew, ink_points, search_angle
 from .orientation import OrientationEstimator, estimate_orientation, line_direction, orient
 from .perspective import correct_perspective, find_page_quad
 from .polarity import invert, measure_polarity
+from .scale import upscale, upscale_factor
 
 StepFunction = Callable[..., StepOutput]
 
@@ -56,6 +60,7 @@ STEPS: Dict[str, StepFunction] = {
     "deskew": deskew,
     "contrast": normalize_contrast,
     "binarize": binarize,
+    "upscale": upscale,
 }
 
 
@@ -78,6 +83,12 @@ class AutoConfig:
     max_shading: float = 40.0  # paper brightness spread across the page over which to flatten
     binarize: bool = True
     binarize_below: float = 35.0  # text contrast under which the page is also binarized
+    upscale: bool = True
+    # Median ink-blob height (px, as the detector will see the page) under which the page is enlarged,
+    # and the height it is enlarged to: on SROIE's training receipts 10 % are under 6.4 px, the median 14.8
+    min_text_height: float = 12.0
+    target_text_height: float = 18.0
+    max_upscaled_side: int = 1280  # the detector's input side (PipelineConfig.det_max_side): larger would be shrunk back
 
 
 @dataclass
@@ -237,6 +248,17 @@ def _auto(
     if config.binarize and contrast < config.binarize_below:
         window = int(max(15, 2.5 * glyph / ink.scale)) if glyph else None
         run.apply("binarize", **{"method": "sauvola", "window": window, **overrides.get("binarize", {})})
+
+    if config.upscale:
+        # blob heights across the lines as the page now stands (a quarter turn swapped the axes)
+        heights = ink.stats[ink.stats[:, cv2.CC_STAT_AREA] >= 4][:, cv2.CC_STAT_WIDTH if turn in (90, 270) else cv2.CC_STAT_HEIGHT]
+        text_px = float(np.median(heights)) / ink.scale if len(heights) >= 5 else 0.0
+        h, w = run.image.shape[:2]
+        factor = upscale_factor(text_px, max(h, w), config.min_text_height, config.target_text_height,
+                                config.max_upscaled_side)
+        m["text_height_px"] = round(text_px, 1)
+        if factor > 1.0:
+            run.apply("upscale", **{"factor": factor, **overrides.get("upscale", {})})
 
     m["seconds"] = round(time.perf_counter() - start, 4)
     return run.result(m)
