@@ -46,3 +46,22 @@ def test_every_variant_keeps_texts_and_scales_boxes(tmp_path, load_bench, varian
         assert a.shape[:2] == (20, 30) and row[:8] == ["1", "1", "20", "1", "20", "17", "1", "17"]
     else:
         assert a.shape[:2] == (60, 90) and row[:8] == ["3", "3", "60", "3", "60", "51", "3", "51"]
+
+
+def test_bench_reads_each_variant_with_ocrforge(tmp_path, load_bench):
+    """One receipt as it is and shrunk, read end to end through ocrbench (the peers need their own
+    virtualenv and are left out here); unknown variants are refused."""
+    bench = load_bench("bench_page_variants")
+    if not (bench.SROIE / "img").is_dir():
+        pytest.skip("../shared/data/sroie not present")
+    out = tmp_path / "out"
+    assert bench.main(["--variants", "as_is,small", "--engines", "ocrforge", "--limit", "1", "--threads", "1",
+                       "--out", str(out), "--data-root", str(tmp_path / "data")]) == 0
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {"as_is", "small"}
+    for row in summary.values():
+        assert 0 < row["ocrforge"]["token_f1_ci"] <= 100 and 0 < row["ocrforge"]["det_f1"] <= 100
+    assert len(list((tmp_path / "data" / "sroie_small_1" / "img").iterdir())) == 1
+    assert bench.main(["--variants", "sepia", "--out", str(out)]) == 2
