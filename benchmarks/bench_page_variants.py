@@ -5,6 +5,8 @@ as they are, in dark mode, under a side light, shrunk to a third, noisy and in l
     python benchmarks/bench_page_variants.py --limit 20 --threads 2 --out results/variants
     python benchmarks/bench_page_variants.py ... --ocrforge-root /tmp/old_checkout --name ocrforge-old \\
         --engines ocrforge   # another checkout of ocrforge (e.g. before a change) on the same pages
+    python benchmarks/bench_page_variants.py --src ~/.cache/ocrforge/bench/zh_pages --limit 24 \\
+        --tesseract-lang chi_sim --out results/variants_zh   # any SROIE-layout set, all its ids
 
 Writes one ocrbench report per variant and engine under ``--out`` and prints a table of page token F1
 (case-insensitive), character F1 and detection F1. Pages ``as_is`` are read from ../shared directly;
@@ -30,13 +32,16 @@ import make_page_variants  # noqa: E402
 VARIANTS = ["as_is", *make_page_variants.VARIANTS]
 
 
-def variant_data(variant: str, data_root: Path, limit: int) -> tuple:
-    """(folder, ocrbench split) holding the variant's pages; written on first use."""
+def variant_data(variant: str, data_root: Path, limit: int, src: Path = SROIE) -> tuple:
+    """(folder, ocrbench split) holding the variant's pages; written on first use. SROIE's pages are
+    its eval split (ids % 5 == 4); another set's are all its ids."""
+    split = "mod:5:4" if src == SROIE else "all"
     if variant == "as_is":
-        return SROIE, "mod:5:4"
-    folder = data_root / f"sroie_{variant}_{limit}"
+        return src, split
+    folder = data_root / f"{'sroie' if src == SROIE else src.name}_{variant}_{limit}"
     if not (folder / "img").is_dir():
-        code = make_page_variants.main(["--variant", variant, "--src", str(SROIE), "--ids-mod", "5:4",
+        select = ["--ids-mod", "5:4"] if src == SROIE else []
+        code = make_page_variants.main(["--variant", variant, "--src", str(src), *select,
                                         "--limit", str(limit), "--out", str(folder)])
         if code:
             raise SystemExit(f"bench_page_variants: could not write the {variant} pages")
@@ -60,6 +65,10 @@ def scores(report: dict) -> dict:
             "det_f1": round(100 * pages["detection"]["f1"], 1), "ms_median": pages.get("ms_per_page_median")}
 
 
+def _peer_opts(engine: str, args) -> list:
+    return [f"lang={args.tesseract_lang}"] if engine == "tesseract" and args.tesseract_lang else []
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--variants", default=",".join(VARIANTS))
@@ -68,10 +77,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="results/variants")
     ap.add_argument("--data-root", default="~/.cache/ocrforge/bench")
+    ap.add_argument("--src", default=str(SROIE), help="the pages (SROIE layout); default SROIE's eval receipts")
     ap.add_argument("--peers-python", default="/tmp/venv-peers/bin/python")
     ap.add_argument("--ocrforge-root", default=str(REPO), help="the checkout whose ocrforge is read")
     ap.add_argument("--name", default="ocrforge", help="the ocrforge engine's name in the reports")
     ap.add_argument("--ocrforge-opt", action="append", default=[], help="OCR(...) option for ocrbench's -o")
+    ap.add_argument("--tesseract-lang", default=None, help="e.g. chi_sim for Chinese pages (default: ocrbench's)")
     args = ap.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -83,14 +94,14 @@ def main(argv=None) -> int:
     data_root = Path(args.data_root).expanduser()
     table = {}
     for variant in variants:
-        data, split = variant_data(variant, data_root, args.limit)
+        data, split = variant_data(variant, data_root, args.limit, Path(args.src).expanduser().resolve())
         for engine in [e for e in args.engines.split(",") if e]:
             ours = engine == "ocrforge"
             name = args.name if ours else engine
             python = sys.executable if ours else args.peers_python
             path = f"{OCRBENCH}{os.pathsep}{Path(args.ocrforge_root).resolve()}" if ours else str(OCRBENCH)
             report = read(python, engine, name, data, split, args.limit, args.threads, out / f"{variant}__{name}.json",
-                          path, args.ocrforge_opt if ours else ())
+                          path, args.ocrforge_opt if ours else _peer_opts(engine, args))
             table.setdefault(variant, {})[name] = scores(report)
             print(f"{variant:9s} {name:16s} " + "  ".join(f"{k} {v}" for k, v in table[variant][name].items()),
                   flush=True)
