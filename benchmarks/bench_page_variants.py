@@ -49,13 +49,13 @@ def variant_data(variant: str, data_root: Path, limit: int, src: Path = SROIE) -
 
 
 def read(python: str, engine: str, name: str, data: Path, split: str, limit: int, threads: int, out: Path,
-         pythonpath: str, opts=()) -> dict:
+         pythonpath: str, opts=(), cwd: Path = REPO) -> dict:
     cmd = [python, "-m", "ocrbench", "run", "--engine", engine, "--name", name, "--data", str(data), "--split", split,
            "--limit", str(limit), "--tasks", "pages", "--threads", str(threads), "--out", str(out)]
     for o in opts:
         cmd += ["-o", o]
-    subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=pythonpath), cwd=REPO,
-                   stdout=subprocess.DEVNULL)
+    # ``python -m`` puts the working directory first on sys.path: it decides which ocrforge is read
+    subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=pythonpath), cwd=cwd, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
 
 
@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     if unknown:
         print(f"bench_page_variants: unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
-    out = Path(args.out)
+    out = Path(args.out).resolve()
+    root = Path(args.ocrforge_root).resolve()
     out.mkdir(parents=True, exist_ok=True)
     data_root = Path(args.data_root).expanduser()
     table = {}
@@ -99,9 +100,9 @@ def main(argv=None) -> int:
             ours = engine == "ocrforge"
             name = args.name if ours else engine
             python = sys.executable if ours else args.peers_python
-            path = f"{OCRBENCH}{os.pathsep}{Path(args.ocrforge_root).resolve()}" if ours else str(OCRBENCH)
+            path = f"{OCRBENCH}{os.pathsep}{root}" if ours else str(OCRBENCH)
             report = read(python, engine, name, data, split, args.limit, args.threads, out / f"{variant}__{name}.json",
-                          path, args.ocrforge_opt if ours else _peer_opts(engine, args))
+                          path, args.ocrforge_opt if ours else _peer_opts(engine, args), cwd=root if ours else REPO)
             table.setdefault(variant, {})[name] = scores(report)
             print(f"{variant:9s} {name:16s} " + "  ".join(f"{k} {v}" for k, v in table[variant][name].items()),
                   flush=True)
