@@ -8,8 +8,9 @@ as they are, in dark mode, under a side light, shrunk to a third, noisy and in l
     python benchmarks/bench_page_variants.py --src ~/.cache/ocrforge/bench/zh_pages --limit 24 \\
         --tesseract-lang chi_sim --out results/variants_zh   # any SROIE-layout set, all its ids
 
-Writes one ocrbench report per variant and engine under ``--out`` and prints a table of page token F1
-(case-insensitive), character F1 and detection F1. Pages ``as_is`` are read from ../shared directly;
+Writes one ocrbench report per variant and engine under ``--out`` and prints page token F1
+(case-insensitive), character F1 and detection F1; ``summary.json`` gathers every report in ``--out``
+(so runs of other engines or checkouts into the same folder add up). Pages ``as_is`` are read from ../shared directly;
 the variants are written once under ``--data-root`` (outside the repository) and reused.
 """
 
@@ -106,7 +107,13 @@ def main(argv=None) -> int:
             table.setdefault(variant, {})[name] = scores(report)
             print(f"{variant:9s} {name:16s} " + "  ".join(f"{k} {v}" for k, v in table[variant][name].items()),
                   flush=True)
-    (out / "summary.json").write_text(json.dumps(table, indent=1))
+    # every report in the folder, so runs of other engines or checkouts into it add up
+    summary: dict = {}
+    for report in sorted(out.glob("*__*.json")):
+        variant, name = report.stem.split("__", 1)
+        if variant in VARIANTS:
+            summary.setdefault(variant, {})[name] = scores(json.loads(report.read_text()))
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return 0
 
 

@@ -64,4 +64,9 @@ def test_bench_reads_each_variant_with_ocrforge(tmp_path, load_bench):
     for row in summary.values():
         assert 0 < row["ocrforge"]["token_f1_ci"] <= 100 and 0 < row["ocrforge"]["det_f1"] <= 100
     assert len(list((tmp_path / "data" / "sroie_small_1" / "img").iterdir())) == 1
+    # a second run under another name adds to the summary instead of replacing it
+    assert bench.main(["--variants", "small", "--engines", "ocrforge", "--name", "again", "--limit", "1", "--threads", "1",
+                       "--out", str(out), "--data-root", str(tmp_path / "data")]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["small"]) == {"ocrforge", "again"} and set(summary["as_is"]) == {"ocrforge"}
     assert bench.main(["--variants", "sepia", "--out", str(out)]) == 2
