@@ -466,6 +466,16 @@ def test_light_text_on_dark_ground_is_read_as_dark_on_light(rec_onnx):
     framed[:2], framed[-2:], framed[:, :2], framed[:, -2:] = 0, 0, 0, 0
     np.testing.assert_array_equal(normalize_polarity(framed), framed)
 
+    # Faint dark print over a shaded ground: Otsu splits the shading (most of the line and of its border
+    # fall in the dark class), but the strokes are darker than their surroundings, so it stays.
+    ground = np.interp(np.arange(200), [0, 120, 200], [70, 90, 230]).astype(np.float32)
+    ink = np.zeros((32, 200), np.uint8)
+    cv2.putText(ink, "TOTAL 12.50", (4, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    faint = np.clip(ground[None, :] - 30.0 * (ink > 0), 0, 255).astype(np.uint8)
+    _, split = cv2.threshold(faint, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    assert np.mean(split == 0) > 0.5 and np.mean(np.concatenate([split[0], split[-1]]) == 0) > 0.5
+    np.testing.assert_array_equal(normalize_polarity(faint), faint)
+
     # The recognizer reads the inverted crop exactly as the original; with polarity=False it does not.
     bgr = cv2.cvtColor(line, cv2.COLOR_GRAY2BGR)
     on = TextRecognizer(rec_onnx, threads=1)

@@ -42,18 +42,22 @@ def resize_line(img: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = MA
 def normalize_polarity(line: np.ndarray) -> np.ndarray:
     """A gray line of light text on a dark ground inverted to dark-on-light; any other line as it is.
 
-    Otsu's threshold splits the pixels into a dark and a light class; the ground is the class that
-    holds most of the line and most of its border (ink covers less of a crop than its ground, and
-    less still of the crop's edges). Both must say "dark": a dense line of bold Chinese in a tight box
-    can be half ink, but its border is still mostly light. The recognizer reads light-on-dark lines
-    (headers of invoices, stamps, screenshots in dark mode) worse than the same lines dark-on-light,
-    the polarity most of its training lines have (BENCHMARKS.md, fourteenth session).
+    Three signs must agree. Otsu's threshold splits the pixels into a dark and a light class, and the
+    ground is the class that holds most of the line and most of its border (ink covers less of a crop
+    than its ground, and less still of its edges: a dense line of bold Chinese can be half ink, but its
+    border is still mostly light). And the sharp detail, what is left after subtracting a blur wider
+    than a stroke, must be light: on a faint line over a shaded ground Otsu splits the shading, not the
+    ink, while the strokes still stand out dark. The recognizer reads light-on-dark lines (headers of
+    invoices, stamps, screenshots in dark mode) worse than the same lines dark-on-light, the polarity
+    most of its training lines have (BENCHMARKS.md, fourteenth session).
     """
     _, binary = cv2.threshold(line, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     border = np.concatenate([binary[0], binary[-1], binary[1:-1, 0], binary[1:-1, -1]])
-    dark_majority = 2 * cv2.countNonZero(binary) < binary.size
-    dark_border = 2 * np.count_nonzero(border) < border.size
-    return cv2.bitwise_not(line) if dark_majority and dark_border else line
+    if 2 * cv2.countNonZero(binary) >= binary.size or 2 * np.count_nonzero(border) >= border.size:
+        return line
+    detail = line.astype(np.float32) - cv2.GaussianBlur(line, (0, 0), 8).astype(np.float32)
+    darkest, lightest = np.percentile(detail, (2, 98))
+    return cv2.bitwise_not(line) if lightest > -darkest else line
 
 
 def pad_batch(lines: Sequence[np.ndarray], multiple: int = WIDTH_MULTIPLE) -> Tuple[np.ndarray, List[int]]:

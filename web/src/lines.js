@@ -79,10 +79,19 @@ export function resizeLine(cv, image, height = 32) {
   return out;
 }
 
+/** numpy.percentile's default (linear between the two nearest ranks) of a sorted array. */
+function percentileSorted(sorted, q) {
+  const pos = (q / 100) * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
 /**
- * preprocess.normalize_polarity: a gray line (CV_8UC1) whose dark Otsu class holds most of its pixels
- * and most of its border is light text on a dark ground; it is inverted in place (dark-on-light, the
- * polarity the recognizer reads best). Returns whether it was.
+ * preprocess.normalize_polarity: a gray line (CV_8UC1) is light text on a dark ground when Otsu's dark
+ * class holds most of its pixels and most of its border, and its sharp detail (the line minus a wide
+ * blur) is light; it is then inverted in place (dark-on-light, the polarity the recognizer reads best).
+ * Returns whether it was.
  */
 export function normalizePolarity(cv, line) {
   const binary = new cv.Mat();
@@ -103,7 +112,14 @@ export function normalizePolarity(cv, line) {
   for (let y = 1; y < rows - 1; y++) count(y * cols);
   for (let y = 1; y < rows - 1; y++) count(y * cols + cols - 1);
   binary.delete();
-  const invert = 2 * light < rows * cols && 2 * lightBorder < border;
+  if (2 * light >= rows * cols || 2 * lightBorder >= border) return false;
+  const blurred = new cv.Mat();
+  cv.GaussianBlur(line, blurred, new cv.Size(0, 0), 8, 8, cv.BORDER_DEFAULT);
+  const detail = new Float32Array(line.data.length);
+  for (let i = 0; i < detail.length; i++) detail[i] = line.data[i] - blurred.data[i];
+  blurred.delete();
+  detail.sort();
+  const invert = percentileSorted(detail, 98) > -percentileSorted(detail, 2);
   if (invert) cv.bitwise_not(line, line);
   return invert;
 }
