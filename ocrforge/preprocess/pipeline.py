@@ -20,8 +20,9 @@ What auto mode does, in order, and why:
 6. **binarize** (Sauvola) only when text contrast is very poor (``binarize_below``). Not by
    default: the detector and recognizer work on grey/colour images and use the anti-aliased
    edges that binarization destroys; for them a contrast-normalised grey image is better.
-7. **upscale** when the typical glyph is under ``min_glyph`` px (a thumbnail, a photo from afar):
-   the detector never enlarges a page and misses such small text (``scale.py``).
+7. **upscale** when the text, as the detector will see it, is under ``min_text_height`` px tall (a
+   thumbnail, a photo from afar): the detector never enlarges a page and misses such small text
+   (``scale.py``).
 
 A clean, flat, upright scan passes through untouched with the identity transform. Measurements
 are taken on downscaled copies (and noise on a full-resolution crop) so they cost a few tens of

@@ -14,7 +14,7 @@ but its light class is one big piece (the receipt), so it is left alone.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
