@@ -156,8 +156,9 @@ class _Identity:
     steps: Tuple[str, ...] = ()
 
 
-def _preprocess(image: np.ndarray, mode: str):
-    """Run ``ocrforge.preprocess.preprocess_page``; "none" (or a build without it) is identity."""
+def _preprocess(image: np.ndarray, mode: str, det_max_side: Optional[int] = None):
+    """Run ``ocrforge.preprocess.preprocess_page``; "none" (or a build without it) is identity.
+    ``det_max_side``: the detector's input side, past which auto mode never enlarges a page."""
     if mode.strip().lower() == "none":
         return _Identity(image)
     try:
@@ -167,6 +168,8 @@ def _preprocess(image: np.ndarray, mode: str):
         if mode.strip().lower() == "auto":
             return _Identity(image)
         raise ConfigError(f"preprocess steps {mode!r} requested but ocrforge.preprocess has no preprocess_page")
+    if mode.strip().lower() == "auto" and det_max_side is not None and hasattr(module, "AutoConfig"):
+        return fn(image, mode=mode, config=module.AutoConfig(max_upscaled_side=det_max_side))
     return fn(image, mode=mode)
 
 
@@ -303,7 +306,8 @@ class OCR:
     def read_page(self, page_image: PageImage, index: Optional[int] = None) -> Page:
         """One loaded page -> Page (blocks, lines, words in the page image's pixel coordinates)."""
         img = page_image.image
-        pre = self.preprocessor(img) if self.preprocessor is not None else _preprocess(img, self.config.preprocess)
+        pre = (self.preprocessor(img) if self.preprocessor is not None
+               else _preprocess(img, self.config.preprocess, self.config.det_max_side))
         work = pre.image
         if work.ndim == 2:
             work = cv2.cvtColor(work, cv2.COLOR_GRAY2BGR)

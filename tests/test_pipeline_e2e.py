@@ -191,3 +191,16 @@ def test_a_small_image_of_the_sample_is_enlarged_and_read(ocr):
     for line in doc.lines():
         x0, y0, x1, y1 = line.box
         assert -3 <= x0 < x1 <= w + 3 and -3 <= y0 < y1 <= h + 3
+
+
+def test_pages_are_never_enlarged_past_the_detectors_side():
+    """Auto preprocessing enlarges small text only up to the detector's input side, which OCR passes."""
+    import cv2
+
+    from ocrforge.pipeline import _preprocess
+
+    img = cv2.imread(str(EXAMPLES / "receipt_sample.png"))
+    small = cv2.resize(img, (img.shape[1] // 3, img.shape[0] // 3), interpolation=cv2.INTER_AREA)
+    wide = _preprocess(small, "auto", det_max_side=1280).image
+    narrow = _preprocess(small, "auto", det_max_side=400).image
+    assert max(small.shape[:2]) < max(narrow.shape[:2]) <= 400 < max(wide.shape[:2]) <= 1280

@@ -89,7 +89,7 @@ class AutoConfig:
     # and the height it is enlarged to: on SROIE's training receipts 10 % are under 6.4 px, the median 14.8
     min_text_height: float = 12.0
     target_text_height: float = 18.0
-    max_upscaled_side: int = 1280  # the detector's input side (PipelineConfig.det_max_side): larger would be shrunk back
+    max_upscaled_side: int = 1280  # the detector's input side (OCR passes its det_max_side): larger would be shrunk back
 
 
 @dataclass
