@@ -159,17 +159,18 @@ class _Identity:
 def _preprocess(image: np.ndarray, mode: str, det_max_side: Optional[int] = None):
     """Run ``ocrforge.preprocess.preprocess_page``; "none" (or a build without it) is identity.
     ``det_max_side``: the detector's input side, past which auto mode never enlarges a page."""
-    if mode.strip().lower() == "none":
+    kind = mode.strip().lower()
+    if kind == "none":
         return _Identity(image)
     try:
         module = importlib.import_module("ocrforge.preprocess")
-        fn = getattr(module, "preprocess_page")
+        fn, auto_config = module.preprocess_page, module.AutoConfig
     except (ImportError, AttributeError):
-        if mode.strip().lower() == "auto":
+        if kind == "auto":
             return _Identity(image)
         raise ConfigError(f"preprocess steps {mode!r} requested but ocrforge.preprocess has no preprocess_page")
-    if mode.strip().lower() == "auto" and det_max_side is not None and hasattr(module, "AutoConfig"):
-        return fn(image, mode=mode, config=module.AutoConfig(max_upscaled_side=det_max_side))
+    if kind == "auto" and det_max_side is not None:
+        return fn(image, mode=mode, config=auto_config(max_upscaled_side=det_max_side))
     return fn(image, mode=mode)
 
 

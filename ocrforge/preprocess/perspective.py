@@ -106,8 +106,7 @@ def find_page_quad(
         ink = analyse_ink(small).mask if ink is None else ink
         if _ink_outside(ink, quad) > max_ink_outside:
             continue
-        if best is None or area > best.area_fraction:
-            best = PageQuad(order_corners(quad / scale), area, contrast)
+        best = PageQuad(order_corners(quad / scale), area, contrast)
     if best is not None and scale < 1.0:
         best.corners = _refine_corners(to_gray(image), best.corners, scale)
     return best
