@@ -338,16 +338,23 @@ def compare_models(start: Optional[Path], tuned: Path, val_lmdb: str, threads: i
     return Comparison(refs, {k: v[:n] for k, v in tuned_read.items()}, start_texts[:n], synthetic)
 
 
+def export_model(checkpoint: Path, fp32_path: Path, int8: str, metadata: Dict[str, str]) -> Path:
+    """``checkpoint`` as ONNX at ``fp32_path``, then quantized as ``--int8`` says ("none": FP32): the model
+    the reader is given."""
+    from ..export.onnx_rec import export_recognizer, int8_path, quantize_recognizer
+
+    fp32 = export_recognizer(checkpoint, fp32_path, extra_metadata=metadata)
+    return quantize_recognizer(fp32, int8_path(fp32), int8) if int8 != "none" else fp32
+
+
 def export_start_model(base: Path, chosen: Path, out: Path, int8: str, source: Path) -> Path:
     """The weights the run started from, exported and quantized as the fine-tuned model is, so the two
     are compared like for like (the shipped ONNX is only the start where ``--base`` was not given, and
     its precision need not match ``--int8``)."""
-    from ..export.onnx_rec import export_recognizer, int8_path, quantize_recognizer
     from .blend import blend_checkpoint
 
     ckpt = blend_checkpoint(base, chosen, 0.0, out / "start.pt")  # weight 0: the base, in chosen's format
-    fp32 = export_recognizer(ckpt, out / "start.onnx", extra_metadata={"start_of_finetune": source.name})
-    return quantize_recognizer(fp32, int8_path(fp32), int8) if int8 != "none" else fp32
+    return export_model(ckpt, out / "start.onnx", int8, {"start_of_finetune": source.name})
 
 
 def line_metrics(refs: List[str], hyps: List[str], casefold: bool) -> Dict[str, float]:
@@ -401,7 +408,6 @@ def fit_model_calibration(model_path: Path, refs: List[str], readings: Dict[str,
 
 
 def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> dict:
-    from ..export.onnx_rec import export_recognizer, int8_path, quantize_recognizer
     from ..recognition.charset import load_charset
     from ..postprocess.calibration import _file_sha256
     from .blend import blend_checkpoint
@@ -423,10 +429,8 @@ def finetune(opts: FinetuneOptions, resume: bool = False, log: Log = print) -> d
     if opts.blend < 1.0:
         chosen = blend_checkpoint(base, chosen, opts.blend, Path(cfg.out) / f"blend_{opts.blend:g}.pt")
         log(f"blended: {opts.blend:g} x fine-tuned + {1 - opts.blend:g} x the starting weights ({base})")
-    fp32 = export_recognizer(chosen, out / "model.onnx",
-                             extra_metadata={"finetuned_from": f"{source.name} sha256:{_file_sha256(base)}",
-                                             "blend": f"{opts.blend:g}"})
-    model = quantize_recognizer(fp32, int8_path(fp32), opts.int8) if opts.int8 != "none" else fp32
+    model = export_model(chosen, out / "model.onnx", opts.int8,
+                         {"finetuned_from": f"{source.name} sha256:{_file_sha256(base)}", "blend": f"{opts.blend:g}"})
     log(f"exported {chosen.name} -> {model}")
     threads = opts.threads or os.cpu_count() or 1
     start_model = export_start_model(base, chosen, out, opts.int8, source)
