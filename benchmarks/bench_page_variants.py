@@ -18,17 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-OCRBENCH = REPO.parent / "shared" / "tools"
-SROIE = REPO.parent / "shared" / "data" / "sroie"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import make_page_variants  # noqa: E402
+from bench_recognition import REPO, SROIE, run_engine  # noqa: E402
 
 VARIANTS = ["as_is", *make_page_variants.VARIANTS]
 
@@ -47,17 +43,6 @@ def variant_data(variant: str, data_root: Path, limit: int, src: Path = SROIE) -
         if code:
             raise SystemExit(f"bench_page_variants: could not write the {variant} pages")
     return folder, "all"
-
-
-def read(python: str, engine: str, name: str, data: Path, split: str, limit: int, threads: int, out: Path,
-         pythonpath: str, opts=(), cwd: Path = REPO) -> dict:
-    cmd = [python, "-m", "ocrbench", "run", "--engine", engine, "--name", name, "--data", str(data), "--split", split,
-           "--limit", str(limit), "--tasks", "pages", "--threads", str(threads), "--out", str(out)]
-    for o in opts:
-        cmd += ["-o", o]
-    # ``python -m`` puts the working directory first on sys.path: it decides which ocrforge is read
-    subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=pythonpath), cwd=cwd, stdout=subprocess.DEVNULL)
-    return json.loads(out.read_text())
 
 
 def scores(report: dict) -> dict:
@@ -101,9 +86,9 @@ def main(argv=None) -> int:
             ours = engine == "ocrforge"
             name = args.name if ours else engine
             python = sys.executable if ours else args.peers_python
-            path = f"{OCRBENCH}{os.pathsep}{root}" if ours else str(OCRBENCH)
-            report = read(python, engine, name, data, split, args.limit, args.threads, out / f"{variant}__{name}.json",
-                          path, args.ocrforge_opt if ours else _peer_opts(engine, args), cwd=root if ours else REPO)
+            report = run_engine(python, engine, data, split, out / f"{variant}__{name}.json", args.threads,
+                                args.ocrforge_opt if ours else _peer_opts(engine, args), name=name, limit=args.limit,
+                                tasks="pages", root=root if ours else REPO, quiet=True)
             table.setdefault(variant, {})[name] = scores(report)
             print(f"{variant:9s} {name:16s} " + "  ".join(f"{k} {v}" for k, v in table[variant][name].items()),
                   flush=True)

@@ -27,7 +27,10 @@ SROIE = REPO.parent / "shared" / "data" / "sroie"
 
 
 def run_engine(python: str, engine: str, data: Path, split: str, out: Path, threads: int, opts=(), name: str = "",
-               limit=None, tasks: str = "lines") -> dict:
+               limit=None, tasks: str = "lines", root: Path = REPO, quiet: bool = False) -> dict:
+    """One ocrbench run; its report. ``root``: the ocrforge checkout the ocrforge engine reads (``python -m``
+    puts the working directory first on sys.path, so it is the working directory too); ``quiet``: no
+    ocrbench table on stdout."""
     cmd = [python, "-m", "ocrbench", "run", "--engine", engine, "--data", str(data), "--split", split,
            "--tasks", tasks, "--threads", str(threads), "--out", str(out)]
     if limit:
@@ -36,8 +39,8 @@ def run_engine(python: str, engine: str, data: Path, split: str, out: Path, thre
         cmd += ["--name", name]
     for o in opts:
         cmd += ["-o", o]
-    env = dict(os.environ, PYTHONPATH=f"{OCRBENCH}{os.pathsep}{REPO}")
-    subprocess.run(cmd, check=True, env=env, cwd=REPO)
+    env = dict(os.environ, PYTHONPATH=f"{OCRBENCH}{os.pathsep}{root}")
+    subprocess.run(cmd, check=True, env=env, cwd=root, stdout=subprocess.DEVNULL if quiet else None)
     return json.loads(out.read_text())
 
 
