@@ -223,6 +223,31 @@ def test_synthetic_lines_are_deterministic_and_labelled(synth):
     assert any(any(c.isascii() and c.isalpha() for c in s.text) for s in samples)
 
 
+def test_small_print_lines_keep_text_and_size_but_lose_detail():
+    """small_print_ratio renders lines as if printed at 7-14 px and enlarged back: same label, same height,
+    far less fine detail; at 0 (every existing config) the samples are exactly what they were."""
+    import random
+
+    import cv2
+
+    from ocrforge.data.synth_lines import LineSynthConfig, LineSynthesizer, _small_print
+
+    plain = LineSynthesizer(LineSynthConfig(seed=11, hard_ratio=0.0))
+    default = LineSynthesizer(LineSynthConfig(seed=11, hard_ratio=0.0, small_print_ratio=0.0))
+    small = LineSynthesizer(LineSynthConfig(seed=11, hard_ratio=0.0, small_print_ratio=1.0))
+    for i in range(6):
+        a, b, c = plain.sample(i), default.sample(i), small.sample(i)
+        assert np.array_equal(a.image, b.image) and a.text == b.text
+        assert c.text == a.text and c.image.shape[0] == 32
+
+    line = np.full((48, 400, 3), 240, np.uint8)
+    cv2.putText(line, "Small print 0123", (4, 36), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (10, 10, 10), 2)
+    detail = lambda img: cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var()
+    out = _small_print(random.Random(0), line, font_size=36)
+    assert out.shape == line.shape
+    assert detail(out) < 0.5 * detail(line)
+    assert np.array_equal(_small_print(random.Random(0), line, font_size=6), line)  # already small: as is
+
 def test_geometric_augmentation_keeps_long_lines_flat(synth):
     """A long line may tilt and slant, but must not grow much taller for its width: the recognizer sees it
     squeezed to 32 px, and a line three times its own height leaves glyphs a few pixels tall (albumentations

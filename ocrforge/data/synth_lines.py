@@ -36,6 +36,10 @@ class LineSynthConfig:
     height: int = 32
     max_width: int = 800
     hard_ratio: float = 0.12
+    # > 0: this share of lines is printed small (glyphs 7-14 px, as on a thumbnail or a page photographed
+    # from afar) and enlarged again, as the pipeline's upscale step and the recognizer's resize do. The hard
+    # "lowres" treatment covers too few such lines to read 9-px Chinese (BENCHMARKS.md, fifteenth session).
+    small_print_ratio: float = 0.0
     held_out_fonts: bool = False  # True renders with evaluation-only faces
     mix: Dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     seed: int = 0
@@ -148,6 +152,8 @@ class LineSynthesizer:
         img = self._augment(image=img, rng=rng)
         if hard:
             img = _hard(rng, np_rng, img)
+        if self.cfg.small_print_ratio > 0 and rng.random() < self.cfg.small_print_ratio:
+            img = _small_print(rng, img, size)
         gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         return _fit_height(gray, self.cfg.height, self.cfg.max_width)
 
@@ -228,6 +234,16 @@ def _build_augment():
         return pipe(image=image)["image"]
 
     return run
+
+
+def _small_print(rng: random.Random, img: np.ndarray, font_size: int) -> np.ndarray:
+    """The line as if printed at a 7-14 px font size, then enlarged back (linear or cubic, like the readers)."""
+    h, w = img.shape[:2]
+    f = rng.uniform(7.0, 14.0) / font_size
+    if f >= 1.0:
+        return img
+    small = cv2.resize(img, (max(4, round(w * f)), max(4, round(h * f))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=rng.choice([cv2.INTER_LINEAR, cv2.INTER_CUBIC]))
 
 
 def _hard(rng: random.Random, np_rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
@@ -348,6 +364,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--shard-size", type=int, default=5000)
     p.add_argument("--height", type=int, default=32, help="32 for print, 64 for handwriting models")
     p.add_argument("--hard-ratio", type=float, default=0.12, help="fraction of hard samples (tagged)")
+    p.add_argument("--small-print-ratio", type=float, default=0.0,
+                   help="fraction of lines printed at 7-14 px and enlarged back (small print, photos from afar)")
     p.add_argument("--held-out-fonts", action="store_true", help="render with the evaluation-only fonts")
     p.add_argument("--first-index", type=int, default=0, help="index of the first sample (to extend a set)")
     p.add_argument("--texts", help="text bank from `ocrforge synth texts` (instead of the corpus packages)")
@@ -368,7 +386,8 @@ def add_parser(subparsers) -> None:
 def _run_cli(args) -> int:
     if args.count < 1:
         raise ValueError("--count must be at least 1")
-    cfg = LineSynthConfig(height=args.height, hard_ratio=args.hard_ratio, held_out_fonts=args.held_out_fonts, seed=args.seed,
+    cfg = LineSynthConfig(height=args.height, hard_ratio=args.hard_ratio, small_print_ratio=args.small_print_ratio,
+                          held_out_fonts=args.held_out_fonts, seed=args.seed,
                           texts=args.texts)
     import sys
 

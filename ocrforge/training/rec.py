@@ -109,7 +109,8 @@ class OnlineSynthBatches(torch.utils.data.IterableDataset):
         kinds = self.cfg.synth_kinds
         mix = {k: v for k, v in DEFAULT_MIX.items() if kinds is None or k in kinds}
         synth = LineSynthesizer(LineSynthConfig(mix=mix, seed=self.cfg.seed, texts=self.cfg.synth_texts,
-                                                hard_ratio=self.cfg.synth_hard_ratio))
+                                                hard_ratio=self.cfg.synth_hard_ratio,
+                                                small_print_ratio=self.cfg.synth_small_print_ratio))
         buckets: Dict[int, List] = {}
         index = self.first_index + wid
         while True:

@@ -27,6 +27,7 @@ class RecTrainConfig(YamlConfig):
     synth_online_workers: int = 0
     synth_texts: Optional[str] = None
     synth_hard_ratio: float = 0.12
+    synth_small_print_ratio: float = 0.0  # data/synth_lines.LineSynthConfig.small_print_ratio
     synth_echo: float = 1.0  # > 1: reuse each online batch ~this many times (rendering-bound machines)
     val_synth: Optional[str] = "~/.cache/ocrforge/data/rec_val_heldout"  # held-out fonts
     val_real: List[str] = field(default_factory=list)
