@@ -131,28 +131,35 @@ def _centre(poly) -> np.ndarray:
     return np.asarray(poly, np.float64).reshape(-1, 2).mean(0)
 
 
-def _assert_same_lines(page, js_lines, model_scale: float = 1.0) -> None:
+def _assert_same_lines(page, js_lines, model_scale: float = 1.0, text_edits=(0.0, 0), close_share: float = 0.8) -> None:
     """The browser's lines are the Python page's: same count, each Python line matched to the
     nearest browser line by box centre (layout may order them differently), same text there.
-    ``model_scale``: page pixels per detector-input pixel, which the corner tolerance scales with."""
+    ``model_scale``: page pixels per detector-input pixel, which the corner tolerance scales with;
+    ``text_edits``: (share of lines, edits per line) whose text may differ (none by default);
+    ``close_share``: the share of lines whose confidences must agree within 0.02."""
+    from rapidfuzz.distance import Levenshtein
+
     py_lines = [(ln.text, _centre(ln.polygon), ln.confidence) for ln in page.lines()]
     js = [(ln["text"], _centre(ln["polygon"]), ln["confidence"]) for ln in js_lines]
     assert py_lines, "the Python pipeline found no text on the test image"
     assert len(js) == len(py_lines), ([t for t, _ in js], [t for t, _ in py_lines])
     unmatched = list(range(len(js)))
-    close = 0
+    close = differ = 0
     for text, centre, confidence in py_lines:
         j = min(unmatched, key=lambda k: float(np.linalg.norm(js[k][1] - centre)))
         # Float models give the same boxes to the bit; the INT8 detector's kernels differ between
         # native ONNX Runtime and its WebAssembly build, which moved a few corners by 1-2 px.
         assert np.linalg.norm(js[j][1] - centre) < 4.0 * max(1.0, model_scale), (text, js[j])
-        assert js[j][0] == text
+        edits = Levenshtein.distance(js[j][0], text)
+        assert edits <= text_edits[1], (text, js[j][0])
+        differ += edits > 0
         close += abs(js[j][2] - confidence) <= 0.02
         unmatched.remove(j)
+    assert differ <= text_edits[0] * len(py_lines), differ
     # Calibrated confidences agree too, but not to the bit: WebAssembly's raw scores differ from native
     # ONNX Runtime's by ~1e-4, and an isotonic map jumps between knots 1e-5 apart (the exact port is
     # checked on the browser's own raw scores in _assert_calibrated).
-    assert close >= 0.8 * len(py_lines), (close, len(py_lines))
+    assert close >= close_share * len(py_lines), (close, len(py_lines))
 
 
 def _assert_calibrated(rec_model: Path, js_lines) -> None:
@@ -234,12 +241,18 @@ def test_browser_reads_the_python_text(built, tmp_path):
     # The same page in dark mode: light text on a dark ground, each line inverted before reading.
     dark = tmp_path / "dark_mode.png"
     cv2.imwrite(str(dark), 255 - cv2.imread(str(image)))
+    # The same page at a third of its size: its text is too small for the detector, and the browser
+    # enlarges it first as Python's auto preprocessing does (web/src/pagescale.js).
+    small = tmp_path / "small_third.png"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(image)), None, fx=1 / 3, fy=1 / 3, interpolation=cv2.INTER_AREA))
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
-    report = _browser_read(image, bad_file=bad, also=(turned, large, dark))
+    report = _browser_read(image, bad_file=bad, also=(turned, large, dark, small))
 
-    # The page decodes greedily (no language model in the browser build).
-    ocr = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1, decoder="greedy")
+    # The page decodes greedily (no language model in the browser build); of auto preprocessing the
+    # browser runs the invert and upscale steps (web/src/pagescale.js).
+    ocr = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), threads=1, decoder="greedy",
+              preprocessor=_browser_page_steps)
     page = ocr.read(image).pages[0]
     _assert_same_lines(page, report["lines"])
     _assert_calibrated(built["rec"], report["lines"])
@@ -247,8 +260,12 @@ def test_browser_reads_the_python_text(built, tmp_path):
     _assert_same_vote(_python_vote(ocr, image), report["orientation"])
 
     turned_page = ocr.read(turned).pages[0]
-    turned_report, large_report, dark_report = report["also"]
+    turned_report, large_report, dark_report, small_report = report["also"]
     large_page = ocr.read(large).pages[0]
+    reports = (report, turned_report, large_report, dark_report, small_report)
+    assert [r["inverted"] for r in reports] == [False, False, False, True, False]
+    assert [r["upscale"] for r in reports[:4]] == [1, 1, 1, 1]  # their text is big enough
+    _assert_same_small_page(ocr, built, small, small_report, [ln.text for ln in page.lines()])
     _assert_same_lines(ocr.read(dark).pages[0], dark_report["lines"])
     _assert_same_lines(large_page, large_report["lines"], model_scale=max(large_page.width, large_page.height) / 1280)
     _assert_same_lines(turned_page, turned_report["lines"])
@@ -264,6 +281,39 @@ def test_browser_reads_the_python_text(built, tmp_path):
     assert report["consoleErrors"] == []
     # A file that is not an image gets a message, not a silent failure.
     assert report["badFileStatus"] and "not an image" in report["badFileStatus"]
+
+
+def _browser_page_steps(image):
+    """Python's auto preprocessing with only the steps the browser also runs: invert, then upscale."""
+    from ocrforge.preprocess import AutoConfig, preprocess_page
+
+    return preprocess_page(image, "auto", config=AutoConfig(
+        denoise=False, perspective=False, polarity=True, orientation=False, deskew=False, contrast=False,
+        binarize=False, upscale=True, max_upscaled_side=1280))
+
+
+def _assert_same_small_page(ocr, built, small: Path, browser: dict, full_text) -> None:
+    """The browser enlarges a page with small text by the factor Python's auto mode picks, and reads the
+    same lines from it."""
+    import cv2
+    from rapidfuzz.distance import Levenshtein
+
+    from ocrforge import OCR
+
+    steps = _browser_page_steps(cv2.imread(str(small))).steps
+    assert [name for name, _ in steps] == ["upscale"], steps
+    assert browser["upscale"] == pytest.approx(steps[0][1]["factor"], abs=5e-4)
+    page = ocr.read(small).pages[0]
+    # Its glyphs are ~8 px: the 1-2 px the INT8 detector's WebAssembly kernels move a corner by is a
+    # quarter of a glyph there, and OpenCV.js's bicubic enlargement differs from opencv-python's by one
+    # grey level on 1 % of the pixels, so a line may differ by a character or two (seen: 1 line of 26)
+    # and fewer confidences agree to 0.02 (seen: 18 of 26).
+    _assert_same_lines(page, browser["lines"], text_edits=(0.1, 2), close_share=0.6)
+    # and it is worth it: read as it came, the small page is further from the full-size page's text
+    without = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1,
+                  decoder="greedy").read(small).pages[0]
+    distance = lambda p: Levenshtein.distance(" ".join(sorted(ln.text for ln in p.lines())), " ".join(sorted(full_text)))
+    assert distance(page) < distance(without), (distance(page), distance(without))
 
 
 def test_e2e_runner_rejects_missing_image(built, tmp_path):

@@ -75,8 +75,13 @@ async function readImageData(imageData) {
     show(imageData, result);
     window.ocrforge.lastResult = result;
     if (!window.ocrforge.firstTextMs) window.ocrforge.firstTextMs = performance.now();
-    const turned = result.rotation ? ` (the page was upside down and has been turned)` : "";
-    setState("done", `${result.lines.length} lines in ${Math.round(result.timings.totalMs)} ms${turned}`);
+    const notes = [
+      result.rotation ? "the page was upside down and has been turned" : "",
+      result.inverted ? "light text on a dark ground, read inverted" : "",
+      result.upscale > 1 ? `small text, enlarged ${result.upscale.toFixed(1)}×` : "",
+    ].filter(Boolean);
+    const said = notes.length ? ` (${notes.join("; ")})` : "";
+    setState("done", `${result.lines.length} lines in ${Math.round(result.timings.totalMs)} ms${said}`);
     return result;
   });
   busy = run.catch(() => {});

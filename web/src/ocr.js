@@ -1,8 +1,9 @@
 // The reading path in the browser: detector -> line quads -> rectified crops -> recognizer ->
 // greedy CTC, step for step as the Python pipeline runs it with preprocess="none"
 // (ocrforge/detection/predictor.py, ocrforge/pipeline.py, ocrforge/recognition/predictor.py), so
-// both read the same text from the same pixels. Page preprocessing (deskew, perspective,
-// denoise...) and layout analysis stay on the Python side; lines come out top to bottom.
+// both read the same text from the same pixels. Of the page preprocessing two of auto mode's steps
+// run here (pagescale.js): dark pages are inverted and pages with small text enlarged; deskew,
+// perspective, denoise... and layout analysis stay on the Python side; lines come out top to bottom.
 // Model I/O follows the ONNX contracts; thresholds, charset version, input height and width
 // stride come from each model's metadata_props via models/manifest.json.
 import * as ort from "onnxruntime-web/wasm";
@@ -10,6 +11,7 @@ import { DET_DEFAULTS, detectionBoxes, roundHalfEven } from "./detpost.js";
 import { cropLines, normalizePolarity, orderQuad, padBatch, resizeLine } from "./lines.js";
 import { greedyDecode, parseCharset } from "./ctc.js";
 import { LINE_H, LINE_W, isUpsideDown, upsideDownProbs } from "./orientation.js";
+import { preparePage } from "./pagescale.js";
 import { lineCalibration } from "./calibration.js";
 
 /** Settings of the reading path; defaults match ocrforge.pipeline.PipelineConfig and the predictors. */
@@ -21,6 +23,7 @@ export const DEFAULTS = Object.freeze({
   cropPad: 0.15, // PipelineConfig.crop_pad
   dropEmpty: true,
   flipCheck: true, // PipelineConfig.flip_check: upside-down pages are turned and read again
+  pagePrep: true, // AutoConfig.polarity + upscale: dark pages inverted, small text enlarged (pagescale.js)
   threads: 0, // 0: as many as the page may use (1 unless cross-origin isolated)
 });
 
@@ -158,7 +161,9 @@ export class BrowserOCR {
    * @returns {Promise<{lines: Array<{text: string, confidence: number, rawConfidence: number, polygon: number[][], vertical: boolean}>, boxes: number[][][], rotation: number, timings: object}>}
    *   polygons in imageData's pixels; `rotation`: clockwise degrees the page was turned by (0 or
    *   180; Page.rotation in Python), the lines come out in reading order of the upright page;
-   *   `orientation`: the upside-down check's vote (orientation.js isUpsideDown)
+   *   `orientation`: the upside-down check's vote (orientation.js isUpsideDown); `inverted`: the
+   *   page was light-on-dark and read inverted; `upscale`: the factor a page with small text was
+   *   enlarged by before detection (1: as it came)
    */
   async read(imageData) {
     const cv = this.cv;
@@ -166,6 +171,12 @@ export class BrowserOCR {
     let bgr = imageToBgr(cv, imageData);
     let lines = null;
     try {
+      const prepared = this.settings.pagePrep ? preparePage(cv, bgr, this.settings.maxSide) : null;
+      if (prepared) {
+        bgr.delete();
+        bgr = prepared.mat;
+      }
+      const fromPage = prepared ? prepared.toInput : (p) => p;
       lines = await this.detectAndCrop(bgr);
       const t1 = performance.now();
       let turn = 0;
@@ -186,10 +197,12 @@ export class BrowserOCR {
       const t2 = performance.now();
       const results = await this.recognize(lines.crops);
       const t3 = performance.now();
-      // Back to the input's pixels: a 180° turn maps (x, y) of the turned w x h page to (w - x, h - y).
+      // Back to the input's pixels: a 180° turn maps (x, y) of the turned w x h page to (w - x, h - y),
+      // then an enlarged page's points shrink back.
       const w = bgr.cols;
       const h = bgr.rows;
-      const toInput = turn === 180 ? (q) => q.map(([x, y]) => [w - x, h - y]) : (q) => q;
+      const unturn = turn === 180 ? ([x, y]) => [w - x, h - y] : (p) => p;
+      const toInput = (q) => q.map((p) => fromPage(unturn(p)));
       const out = [];
       lines.quads.forEach((quad, i) => {
         const r = results[i];
@@ -204,6 +217,8 @@ export class BrowserOCR {
         lines: out,
         boxes: lines.quads.map(toInput),
         rotation: turn,
+        inverted: Boolean(prepared?.invert),
+        upscale: prepared ? prepared.factor : 1,
         orientation, // what the upside-down check saw (null when it did not run)
         timings: { detectMs: t1 - t0, orientMs: t2 - t1, recognizeMs: t3 - t2, totalMs: t3 - t0 },
       };

@@ -172,7 +172,7 @@ try {
       async ({ bytes, mime }) => {
         const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));
         const res = await window.ocrforge.readBlob(new Blob([raw], { type: mime }));
-        return { lines: res.lines, rotation: res.rotation, orientation: res.orientation, timings: res.timings };
+        return { lines: res.lines, rotation: res.rotation, inverted: res.inverted, upscale: res.upscale, orientation: res.orientation, timings: res.timings };
       },
       { bytes: readFileSync(path).toString("base64"), mime: extname(path).toLowerCase() === ".png" ? "image/png" : "image/jpeg" },
     );
@@ -211,6 +211,8 @@ try {
     lines: first.result.lines.map((l) => ({ text: l.text, confidence: l.confidence, rawConfidence: l.rawConfidence, charScores: l.charScores,
       polygon: l.polygon })),
     rotation: first.result.rotation,
+    inverted: first.result.inverted,
+    upscale: first.result.upscale,
     orientation: first.result.orientation,
     boxes: first.result.boxes,
     shown: first.shown,
