@@ -49,7 +49,7 @@ from ocrforge.postprocess.calibration import (CALIBRATORS, DEFAULT_MIN_CJK_CHARS
                                               fit_reading_calibration, line_input, reading_outcomes as outcomes,
                                               _file_sha256, calibration_path, ece, reliability, threshold_table)
 from ocrforge.postprocess.ctc import DecodeResult, GreedyDecoder, decode_lines  # noqa: E402
-from ocrforge.postprocess.fusion import average_posteriors  # noqa: E402
+from ocrforge.postprocess.fusion import average_posteriors, vote_texts  # noqa: E402
 from ocrforge.postprocess.lm import load_lm  # noqa: E402
 from ocrforge.postprocess.synthetic import cer, confuse, spell_posteriors  # noqa: E402
 from ocrforge.recognition.charset import load_charset  # noqa: E402
@@ -507,13 +507,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 before_lm = [run.results["beam_lm"][i].text for i in low]
                 after, _, _ = run_decoder(decoders["greedy"], fused)
                 after_lm, _, _ = run_decoder(decoders["beam_lm"], fused)
+                # aligned voting (ROVER) over each model's own beam + LM reading, weighted by its confidence:
+                # with two models each disputed slot goes to the surer one, so a second model that is
+                # worse on some text (and knows it) is outvoted there rather than averaged in
+                conf_lm = [run.results["beam_lm"][i].confidence for i in low]
+                other_lm, other_conf, _ = run_decoder(decoders["beam_lm"], p2)
+                voted = [vote_texts([(a, max(ca, 1e-3)), (b, max(cb, 1e-3))])[0]
+                         for a, ca, b, cb in zip(before_lm, conf_lm, other_lm, other_conf)]
                 entry["fusion"] = {"low_conf_lines": len(low), "cer_before": cer(lrefs, before),
                                    "cer_beam_lm_before": cer(lrefs, before_lm),
                                    "cer_fused_greedy": cer(lrefs, after), "cer_fused_beam_lm": cer(lrefs, after_lm),
+                                   "cer_second_model_beam_lm": cer(lrefs, other_lm), "cer_voted_beam_lm": cer(lrefs, voted),
                                    "cer_case_insensitive": {k: cer_case_insensitive(lrefs, v)
                                                             for k, v in (("before", before), ("beam_lm_before", before_lm),
                                                                          ("fused_greedy", after),
-                                                                         ("fused_beam_lm", after_lm))},
+                                                                         ("fused_beam_lm", after_lm),
+                                                                         ("second_model_beam_lm", other_lm),
+                                                                         ("voted_beam_lm", voted))},
                                    "extra_model_ms_per_fused_line": 1000 * t2 / len(low)}
         report["sets"][source] = entry
 

@@ -32,9 +32,13 @@ def test_bench_on_fakes(tmp_path, load_bench):
     fusion = zh_set["fusion"]
     assert fusion["low_conf_lines"] > 0
     # every reading of the low-confidence lines, the unfused beam + LM among them, with and without case
-    assert {"cer_before", "cer_beam_lm_before", "cer_fused_greedy", "cer_fused_beam_lm"} <= set(fusion)
-    assert set(fusion["cer_case_insensitive"]) == {"before", "beam_lm_before", "fused_greedy", "fused_beam_lm"}
+    assert {"cer_before", "cer_beam_lm_before", "cer_fused_greedy", "cer_fused_beam_lm", "cer_second_model_beam_lm",
+            "cer_voted_beam_lm"} <= set(fusion)
+    assert set(fusion["cer_case_insensitive"]) == {"before", "beam_lm_before", "fused_greedy", "fused_beam_lm",
+                                                   "second_model_beam_lm", "voted_beam_lm"}
     assert fusion["cer_beam_lm_before"] < fusion["cer_before"]  # the fakes' look-alikes: the LM fixes some
+    # a vote takes each disputed slot from one of the two readings: here it lands no worse than the worse one
+    assert fusion["cer_voted_beam_lm"] <= max(fusion["cer_beam_lm_before"], fusion["cer_second_model_beam_lm"])
     line = zh_set["greedy"]["calibration"]["line"]
     assert {"ece_raw", "ece_calibrated", "thresholds", "thresholds_raw"} <= set(line)
     assert line["ece_calibrated"] < line["ece_raw"]  # the fake scores over-claim; the fitted map corrects them
