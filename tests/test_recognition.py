@@ -692,3 +692,17 @@ def test_line_mix_augments_real_batches_only_when_asked(tmp_path, synth):
     synth_only = dict(base, real_ratio=0.0)
     s1, s2 = batches(RecTrainConfig(real_augment=0.0, **synth_only)), batches(RecTrainConfig(real_augment=1.0, **synth_only))
     assert all(torch.equal(a[0], b[0]) for a, b in zip(s1, s2))
+
+
+def test_synth_lines_cli_writes_small_print_shards_and_refuses_bad_ratios(tmp_path):
+    from ocrforge.cli import main
+    from ocrforge.data.rec_datasets import open_line_sources
+
+    out = tmp_path / "lines"
+    assert main(["synth", "lines", "--count", "4", "--out", str(out), "--seed", "5", "--hard-ratio", "0",
+                 "--small-print-ratio", "1", "--workers", "1"]) == 0
+    lines = open_line_sources(str(out))
+    assert sum(ds.n for ds in lines) == 4
+    for bad in (["--small-print-ratio", "1.5"], ["--hard-ratio", "-0.1"], ["--count", "0"]):
+        assert main(["synth", "lines", "--count", "2", "--out", str(tmp_path / "bad"), *bad]) == 2
+    assert not (tmp_path / "bad").exists()

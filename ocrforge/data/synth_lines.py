@@ -384,8 +384,13 @@ def add_parser(subparsers) -> None:
 
 
 def _run_cli(args) -> int:
+    from ..errors import ConfigError
+
     if args.count < 1:
-        raise ValueError("--count must be at least 1")
+        raise ConfigError("--count must be at least 1")
+    for flag, value in (("--hard-ratio", args.hard_ratio), ("--small-print-ratio", args.small_print_ratio)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{flag} must be within [0, 1], got {value}")
     cfg = LineSynthConfig(height=args.height, hard_ratio=args.hard_ratio, small_print_ratio=args.small_print_ratio,
                           held_out_fonts=args.held_out_fonts, seed=args.seed,
                           texts=args.texts)
