@@ -397,6 +397,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--model", default=None, help="recognizer ONNX (default: the shipped one)")
     ap.add_argument("--fusion-model", default=None, help="a second recognizer for fusion on low-confidence lines")
     ap.add_argument("--fusion-threshold", type=float, default=0.8)
+    ap.add_argument("--fusion-calibration", default=None,
+                    help="the second model's .calib.json (default: beside --fusion-model): the vote then weighs calibrated confidences")
     ap.add_argument("--lm", default=None, help="character LM (default: the shipped one)")
     ap.add_argument("--alpha", type=float, default=BeamConfig.alpha)
     ap.add_argument("--beta", type=float, default=BeamConfig.beta)
@@ -456,6 +458,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cal_note = cal.source if cal else "none"
 
     fusion = bool(args.fusion_model or args.fake) and not args.fit_calibration
+    other_cal: Optional[ReadingCalibration] = None
+    if fusion and args.fusion_model and cal is not None:
+        path = Path(args.fusion_calibration) if args.fusion_calibration else calibration_path(args.fusion_model)
+        try:
+            other_cal = ReadingCalibration.load(path, args.fusion_model) if path.is_file() else None
+        except ModelError as exc:
+            print(f"bench_decoding: {exc}", file=sys.stderr)
+            return 2
+    elif fusion and args.fake:
+        other_cal = cal
 
     def low_greedy(results, i):
         return results["greedy"][i].confidence < args.fusion_threshold
@@ -510,14 +522,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 # aligned voting (ROVER) over each model's own beam + LM reading, weighted by its confidence:
                 # with two models each disputed slot goes to the surer one, so a second model that is
                 # worse on some text (and knows it) is outvoted there rather than averaged in
-                conf_lm = [run.results["beam_lm"][i].confidence for i in low]
-                other_lm, other_conf, _ = run_decoder(decoders["beam_lm"], p2)
-                voted = [vote_texts([(a, max(ca, 1e-3)), (b, max(cb, 1e-3))])[0]
-                         for a, ca, b, cb in zip(before_lm, conf_lm, other_lm, other_conf)]
+                # (calibrated confidences when both models have their map: raw scores of two models need not
+                # mean the same)
+                mine = [run.results["beam_lm"][i] for i in low]
+                theirs = decode_lines(decoders["beam_lm"], p2)
+                other_lm = [r.text for r in theirs]
+                weigh = lambda c, r: c.line("beam_lm", r.text, r.confidence, list(r.char_scores)) if c else r.confidence
+                vote_cal = (cal, other_cal) if cal is not None and other_cal is not None else (None, None)
+                voted = [vote_texts([(a.text, max(weigh(vote_cal[0], a), 1e-3)), (b.text, max(weigh(vote_cal[1], b), 1e-3))])[0]
+                         for a, b in zip(mine, theirs)]
                 entry["fusion"] = {"low_conf_lines": len(low), "cer_before": cer(lrefs, before),
                                    "cer_beam_lm_before": cer(lrefs, before_lm),
                                    "cer_fused_greedy": cer(lrefs, after), "cer_fused_beam_lm": cer(lrefs, after_lm),
                                    "cer_second_model_beam_lm": cer(lrefs, other_lm), "cer_voted_beam_lm": cer(lrefs, voted),
+                                   "vote_weights": "calibrated" if vote_cal[0] is not None else "raw",
                                    "cer_case_insensitive": {k: cer_case_insensitive(lrefs, v)
                                                             for k, v in (("before", before), ("beam_lm_before", before_lm),
                                                                          ("fused_greedy", after),

@@ -39,6 +39,7 @@ def test_bench_on_fakes(tmp_path, load_bench):
     assert fusion["cer_beam_lm_before"] < fusion["cer_before"]  # the fakes' look-alikes: the LM fixes some
     # a vote takes each disputed slot from one of the two readings: here it lands no worse than the worse one
     assert fusion["cer_voted_beam_lm"] <= max(fusion["cer_beam_lm_before"], fusion["cer_second_model_beam_lm"])
+    assert fusion["vote_weights"] == "calibrated"  # the run has a calibration, and the fakes share it
     line = zh_set["greedy"]["calibration"]["line"]
     assert {"ece_raw", "ece_calibrated", "thresholds", "thresholds_raw"} <= set(line)
     assert line["ece_calibrated"] < line["ece_raw"]  # the fake scores over-claim; the fitted map corrects them
