@@ -62,9 +62,7 @@ function percentileU8(hist, n, q) {
  * and a light class; the dark class must hold most of it and no light piece may be larger than a
  * word (a light receipt on a dark table is one big light piece).
  */
-export function isLightOnDark(cv, bgr) {
-  const gray = new cv.Mat();
-  cv.cvtColor(bgr, gray, cv.COLOR_BGR2GRAY);
+export function isLightOnDark(cv, gray) {
   const [small] = downscale(cv, gray, POLARITY_SIDE);
   const binary = new cv.Mat();
   const labels = new cv.Mat();
@@ -73,33 +71,34 @@ export function isLightOnDark(cv, bgr) {
   try {
     cv.threshold(small, binary, 0, 255, cv.THRESH_BINARY + cv.THRESH_OTSU);
     const size = binary.rows * binary.cols;
+    const pixels = binary.data; // a Mat's .data getter makes a new view per call: read it once
     let light = 0;
-    for (let i = 0; i < size; i++) if (binary.data[i]) light++;
+    for (let i = 0; i < size; i++) if (pixels[i]) light++;
     const count = cv.connectedComponentsWithStats(binary, labels, stats, centroids, 8, cv.CV_32S);
+    const s = stats.data32S;
     let largest = 0;
-    for (let k = 1; k < count; k++) largest = Math.max(largest, stats.data32S[5 * k + 4]);
+    for (let k = 1; k < count; k++) largest = Math.max(largest, s[5 * k + 4]);
     return 1 - light / size > 0.5 && largest / size < MAX_LIGHT_PIECE;
   } finally {
-    [gray, binary, labels, stats, centroids].forEach((m) => m.delete());
+    [binary, labels, stats, centroids].forEach((m) => m.delete());
     if (small !== gray) small.delete();
   }
 }
 
-/** The median height (input px) of the page's text-sized ink blobs; 0 when fewer than 5 (analyse_ink + _auto). */
-export function textHeight(cv, bgr) {
-  const gray = new cv.Mat();
-  cv.cvtColor(bgr, gray, cv.COLOR_BGR2GRAY);
+/** The median height (input px) of the page's text-sized ink blobs, from its gray copy; 0 when fewer than 5 (analyse_ink + _auto). */
+export function textHeight(cv, gray) {
   const [small, scale] = downscale(cv, gray, ANALYSIS_MAX_SIDE);
-  const mats = [gray];
+  const mats = [];
   if (small !== gray) mats.push(small);
   try {
     const h = small.rows;
     const w = small.cols;
     const hist = new Float64Array(256);
+    const pixels = small.data; // read the getter once (it makes a new view per call)
     let n = 0;
     for (let y = 0; y < h; y += 3) {
       for (let x = 0, i = y * w; x < w; x += 3, i += 3) {
-        hist[small.data[i]]++;
+        hist[pixels[i]]++;
         n++;
       }
     }
@@ -159,27 +158,39 @@ export function upscaleFactor(textPx, longSide, maxSide, minText = MIN_TEXT, tar
  * neither applies; `toInput` maps a point of `mat` back to the input's pixels.
  */
 export function preparePage(cv, bgr, maxSide) {
+  const gray = new cv.Mat();
   let page = bgr;
-  const invert = isLightOnDark(cv, bgr);
-  if (invert) {
-    page = new cv.Mat();
-    cv.bitwise_not(bgr, page);
+  let enlarged = null;
+  let invert = false;
+  let done = false;
+  try {
+    cv.cvtColor(bgr, gray, cv.COLOR_BGR2GRAY);
+    invert = isLightOnDark(cv, gray);
+    if (invert) {
+      page = new cv.Mat();
+      cv.bitwise_not(bgr, page);
+      // the gray of the inverted page, as Python measures it (not 255 - gray: rounding differs)
+      cv.cvtColor(page, gray, cv.COLOR_BGR2GRAY);
+    }
+    enlarged = upscaleSmallPage(cv, page, gray, maxSide);
+    done = true;
+  } finally {
+    gray.delete();
+    if (page !== bgr && (enlarged || !done)) page.delete();
   }
-  const enlarged = upscaleSmallPage(cv, page, maxSide);
-  if (enlarged && page !== bgr) page.delete();
   if (enlarged) return { ...enlarged, invert };
   return invert ? { mat: page, invert, factor: 1, toInput: (p) => p } : null;
 }
 
 /**
- * The page enlarged for the detector when its text is small, else `null`.
+ * The page enlarged for the detector when its text is small (measured on `gray`, its gray copy), else `null`.
  * Returns `{ mat, factor, toInput }`; `toInput` maps a point of the enlarged page back to the
  * input's pixels the way cv2.resize samples (x_in = (x_out + 0.5) * sx - 0.5).
  */
-export function upscaleSmallPage(cv, bgr, maxSide) {
+export function upscaleSmallPage(cv, bgr, gray, maxSide) {
   const w = bgr.cols;
   const h = bgr.rows;
-  const factor = upscaleFactor(textHeight(cv, bgr), Math.max(w, h), maxSide);
+  const factor = upscaleFactor(textHeight(cv, gray), Math.max(w, h), maxSide);
   if (factor <= 1) return null;
   const size = new cv.Size(roundHalfEven(w * factor), roundHalfEven(h * factor));
   const mat = new cv.Mat();
