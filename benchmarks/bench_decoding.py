@@ -516,7 +516,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 lrefs = [refs[i] for i in low]
                 before = [run.results["greedy"][i].text for i in low]
                 # the same lines by beam + LM without the second model: what fusion must beat to help "further"
-                before_lm = [run.results["beam_lm"][i].text for i in low]
+                mine = [run.results["beam_lm"][i] for i in low]
+                before_lm = [r.text for r in mine]
                 after, _, _ = run_decoder(decoders["greedy"], fused)
                 after_lm, _, _ = run_decoder(decoders["beam_lm"], fused)
                 # aligned voting (ROVER) over each model's own beam + LM reading, weighted by its confidence:
@@ -524,18 +525,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 # worse on some text (and knows it) is outvoted there rather than averaged in
                 # (calibrated confidences when both models have their map: raw scores of two models need not
                 # mean the same)
-                mine = [run.results["beam_lm"][i] for i in low]
                 theirs = decode_lines(decoders["beam_lm"], p2)
                 other_lm = [r.text for r in theirs]
-                weigh = lambda c, r: c.line("beam_lm", r.text, r.confidence, list(r.char_scores)) if c else r.confidence
-                vote_cal = (cal, other_cal) if cal is not None and other_cal is not None else (None, None)
-                voted = [vote_texts([(a.text, max(weigh(vote_cal[0], a), 1e-3)), (b.text, max(weigh(vote_cal[1], b), 1e-3))])[0]
-                         for a, b in zip(mine, theirs)]
+                calibrated_vote = cal is not None and other_cal is not None
+
+                def weight(c: Optional[ReadingCalibration], r: DecodeResult) -> float:
+                    conf = c.line("beam_lm", r.text, r.confidence, list(r.char_scores)) if calibrated_vote else r.confidence
+                    return max(conf, 1e-3)
+
+                voted = [vote_texts([(a.text, weight(cal, a)), (b.text, weight(other_cal, b))])[0] for a, b in zip(mine, theirs)]
                 entry["fusion"] = {"low_conf_lines": len(low), "cer_before": cer(lrefs, before),
                                    "cer_beam_lm_before": cer(lrefs, before_lm),
                                    "cer_fused_greedy": cer(lrefs, after), "cer_fused_beam_lm": cer(lrefs, after_lm),
                                    "cer_second_model_beam_lm": cer(lrefs, other_lm), "cer_voted_beam_lm": cer(lrefs, voted),
-                                   "vote_weights": "calibrated" if vote_cal[0] is not None else "raw",
+                                   "vote_weights": "calibrated" if calibrated_vote else "raw",
                                    "cer_case_insensitive": {k: cer_case_insensitive(lrefs, v)
                                                             for k, v in (("before", before), ("beam_lm_before", before_lm),
                                                                          ("fused_greedy", after),

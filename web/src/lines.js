@@ -4,6 +4,7 @@
 // turned if it is a vertical Chinese line, then gray at height 32 with the aspect kept, and
 // batched right-padded by replicating the last column, scaled to [-1, 1].
 import { boxPoints, minAreaRect, roundHalfEven } from "./detpost.js";
+import { percentile } from "./images.js";
 
 export const MIN_WIDTH = 16;
 export const MAX_WIDTH = 2048;
@@ -79,14 +80,6 @@ export function resizeLine(cv, image, height = 32) {
   return out;
 }
 
-/** numpy.percentile's default (linear between the two nearest ranks) of a sorted array. */
-function percentileSorted(sorted, q) {
-  const pos = (q / 100) * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
 /**
  * preprocess.normalize_polarity: a gray line (CV_8UC1) is light text on a dark ground when Otsu's dark
  * class holds most of its pixels and most of its border, and its sharp detail (the line minus a wide
@@ -115,11 +108,14 @@ export function normalizePolarity(cv, line) {
   if (2 * light >= rows * cols || 2 * lightBorder >= border) return false;
   const blurred = new cv.Mat();
   cv.GaussianBlur(line, blurred, new cv.Size(0, 0), 8, 8, cv.BORDER_DEFAULT);
-  const detail = new Float32Array(line.data.length);
-  for (let i = 0; i < detail.length; i++) detail[i] = line.data[i] - blurred.data[i];
+  const pixels = line.data; // a Mat's .data getter makes a new view per call: read each once
+  const smooth = blurred.data;
+  const detail = new Float32Array(pixels.length);
+  for (let i = 0; i < detail.length; i++) detail[i] = pixels[i] - smooth[i];
   blurred.delete();
   detail.sort();
-  const invert = percentileSorted(detail, 98) > -percentileSorted(detail, 2);
+  const at = (k) => detail[k];
+  const invert = percentile(at, detail.length, 98) > -percentile(at, detail.length, 2);
   if (invert) cv.bitwise_not(line, line);
   return invert;
 }

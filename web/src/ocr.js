@@ -12,6 +12,7 @@ import { cropLines, normalizePolarity, orderQuad, padBatch, resizeLine } from ".
 import { greedyDecode, parseCharset } from "./ctc.js";
 import { LINE_H, LINE_W, isUpsideDown, upsideDownProbs } from "./orientation.js";
 import { preparePage } from "./pagescale.js";
+import { shrink } from "./images.js";
 import { lineCalibration } from "./calibration.js";
 
 /** Settings of the reading path; defaults match ocrforge.pipeline.PipelineConfig and the predictors. */
@@ -347,17 +348,8 @@ export function detectionInput(cv, bgr, maxSide, minSide = 32) {
   const s = Math.min(1, maxSide / Math.max(h, w));
   const nh = Math.max(minSide, roundHalfEven((h * s) / 32) * 32);
   const nw = Math.max(minSide, roundHalfEven((w * s) / 32) * 32);
-  // Shrinking as in Python: an integer-factor INTER_AREA pass for big reductions, INTER_LINEAR
-  // for the rest (INTER_AREA to a non-integer size is slow).
-  const factor = Math.floor(1 / s);
-  let source = bgr;
-  if (factor >= 2) {
-    source = new cv.Mat();
-    cv.resize(bgr, source, new cv.Size(Math.floor(w / factor), Math.floor(h / factor)), 0, 0, cv.INTER_AREA);
-  }
-  const resized = new cv.Mat();
-  cv.resize(source, resized, new cv.Size(nw, nh), 0, 0, cv.INTER_LINEAR);
-  if (source !== bgr) source.delete();
+  // Shrunk as in Python (io.images.shrink; INTER_AREA to a non-integer size is slow).
+  const resized = shrink(cv, bgr, nw, nh, s);
   const src = resized.data;
   const plane = nh * nw;
   const data = new Float32Array(3 * plane);

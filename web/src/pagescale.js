@@ -10,6 +10,7 @@
 //   detector will see it) the page grows toward TARGET_TEXT px, bicubic.
 // Every other auto step (denoise, perspective, orientation, deskew, contrast) stays on the Python side.
 import { roundHalfEven } from "./detpost.js";
+import { percentile, shrink } from "./images.js";
 
 export const ANALYSIS_MAX_SIDE = 1000; // preprocess._common.ANALYSIS_MAX_SIDE
 export const POLARITY_SIDE = 512; // preprocess.polarity.ANALYSIS_SIDE
@@ -18,27 +19,16 @@ export const MIN_TEXT = 12.0; // AutoConfig.min_text_height
 export const TARGET_TEXT = 18.0; // AutoConfig.target_text_height
 export const MAX_FACTOR = 4.0; // preprocess.scale.MAX_FACTOR
 
-/** io.images.shrink as preprocess._common.downscale calls it; returns [mat, scale] (mat is `gray` when not shrunk). */
+/** preprocess._common.downscale: [gray with its longer side <= maxSide, scale] (`gray` itself when not shrunk). */
 function downscale(cv, gray, maxSide) {
-  const h = gray.rows;
-  const w = gray.cols;
-  const scale = Math.min(1, maxSide / Math.max(h, w));
+  const scale = Math.min(1, maxSide / Math.max(gray.rows, gray.cols));
   if (scale >= 1) return [gray, 1];
-  const size = new cv.Size(Math.max(1, roundHalfEven(w * scale)), Math.max(1, roundHalfEven(h * scale)));
-  let src = gray;
-  const factor = Math.trunc(1 / scale);
-  if (factor >= 2) {
-    src = new cv.Mat();
-    cv.resize(gray, src, new cv.Size(Math.floor(w / factor), Math.floor(h / factor)), 0, 0, cv.INTER_AREA);
-  }
-  if (src.cols === size.width && src.rows === size.height) return [src, scale];
-  const out = new cv.Mat();
-  cv.resize(src, out, size, 0, 0, cv.INTER_LINEAR);
-  if (src !== gray) src.delete();
-  return [out, scale];
+  const w = Math.max(1, roundHalfEven(gray.cols * scale));
+  const h = Math.max(1, roundHalfEven(gray.rows * scale));
+  return [shrink(cv, gray, w, h, scale), scale];
 }
 
-/** np.percentile(values, q) with numpy's default linear method, from a histogram of uint8 values. */
+/** np.percentile(values, q) of uint8 values given as their histogram (`n` values in all). */
 function percentileU8(hist, n, q) {
   const at = (k) => {
     let seen = 0;
@@ -48,13 +38,7 @@ function percentileU8(hist, n, q) {
     }
     return 255;
   };
-  const index = (q / 100) * (n - 1);
-  const lo = Math.floor(index);
-  const t = index - lo;
-  const a = at(lo);
-  const b = at(Math.min(lo + 1, n - 1));
-  // numpy's _lerp: a + (b - a) * t, computed from the nearer end
-  return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
+  return percentile(at, n, q);
 }
 
 /**
