@@ -8,7 +8,7 @@ set -eu
 
 # fonts-arphic-gbsn00lp and fonts-arphic-gkai00mp are the held-out (evaluation-only) faces.
 # chromium runs the browser build's end-to-end test (tests/test_web_e2e.py).
-PACKAGES="fonts-noto-cjk fonts-arphic-uming fonts-arphic-ukai fonts-arphic-gbsn00lp fonts-arphic-gkai00mp \
+PACKAGES="fonts-noto-cjk fonts-noto-cjk-extra fonts-droid-fallback fonts-arphic-uming fonts-arphic-ukai fonts-arphic-gbsn00lp fonts-arphic-gkai00mp \
 fonts-wqy-zenhei fonts-wqy-microhei fonts-lxgw-wenkai fonts-seto fonts-dejavu fonts-liberation2 \
 fonts-urw-base35 fonts-freefont-ttf poppler-utils chromium"
 

@@ -22,11 +22,18 @@ _CATALOGUE = (
     ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc", 2, "song", "zh", False),
     ("/usr/share/fonts/truetype/arphic/uming.ttc", 0, "song", "zh", False),
     ("/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf", 0, "song", "zh", True),
+    # Light and Black weights (fonts-noto-cjk-extra): print runs from hairline to heavy; with only Regular
+    # and Bold in training, stroke weight was one of the things held-out faces differed in.
+    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Light.ttc", 2, "song", "zh", False),
+    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Black.ttc", 2, "song", "zh", False),
     # Chinese — Hei (sans)
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2, "hei", "zh", False),
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2, "hei", "zh", False),
     ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0, "hei", "zh", False),
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0, "hei", "zh", True),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Light.ttc", 2, "hei", "zh", False),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Black.ttc", 2, "hei", "zh", False),
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0, "hei", "zh", False),
     # Chinese — Kai (brush)
     ("/usr/share/fonts/truetype/arphic/ukai.ttc", 0, "kai", "zh", False),
     ("/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf", 0, "kai", "zh", False),
