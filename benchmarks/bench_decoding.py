@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_decoding.py \
         --sroie /work/shared/data/sroie --split mod:5:4 --zh-lines 300 [--model rec.onnx] \
-        [--fusion-model rec_other.onnx] [--lm ocrforge/models/lm_zh_en.bin] [--out results.json]
+        [--fusion-model rec_other.onnx [--fusion-model rec_third.onnx]] [--lm ocrforge/models/lm_zh_en.bin] [--out results.json]
 
 Data: SROIE line crops (axis-aligned box of each annotated quad; the receipts whose integer id
 satisfies ``id % M in (R, ...)`` for ``--split mod:M:R[,R...]``) and synthetic Chinese lines rendered
@@ -395,10 +395,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="greedy vs beam vs beam+LM decoding benchmark")
     add_set_arguments(ap, zh_real_lines=0)
     ap.add_argument("--model", default=None, help="recognizer ONNX (default: the shipped one)")
-    ap.add_argument("--fusion-model", default=None, help="a second recognizer for fusion on low-confidence lines")
+    ap.add_argument("--fusion-model", action="append", default=[],
+                    help="another recognizer for fusion on low-confidence lines (repeat for more: with three or more "
+                         "readings the vote has a majority)")
     ap.add_argument("--fusion-threshold", type=float, default=0.8)
-    ap.add_argument("--fusion-calibration", default=None,
-                    help="the second model's .calib.json (default: beside --fusion-model): the vote then weighs calibrated confidences")
+    ap.add_argument("--fusion-calibration", action="append", default=[],
+                    help="each --fusion-model's .calib.json, in order (default: beside the model): the vote then weighs "
+                         "calibrated confidences")
+    ap.add_argument("--fake-fusion-models", type=int, default=1, help="with --fake: how many fake other models")
     ap.add_argument("--lm", default=None, help="character LM (default: the shipped one)")
     ap.add_argument("--alpha", type=float, default=BeamConfig.alpha)
     ap.add_argument("--beta", type=float, default=BeamConfig.beta)
@@ -458,16 +462,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cal_note = cal.source if cal else "none"
 
     fusion = bool(args.fusion_model or args.fake) and not args.fit_calibration
-    other_cal: Optional[ReadingCalibration] = None
+    if len(args.fusion_calibration) > len(args.fusion_model):
+        print("bench_decoding: more --fusion-calibration files than --fusion-model", file=sys.stderr)
+        return 2
+    n_others = args.fake_fusion_models if args.fake else len(args.fusion_model)
+    other_cals: List[Optional[ReadingCalibration]] = [None] * n_others
     if fusion and args.fusion_model and cal is not None:
-        path = Path(args.fusion_calibration) if args.fusion_calibration else calibration_path(args.fusion_model)
-        try:
-            other_cal = ReadingCalibration.load(path, args.fusion_model) if path.is_file() else None
-        except ModelError as exc:
-            print(f"bench_decoding: {exc}", file=sys.stderr)
-            return 2
+        for k, model in enumerate(args.fusion_model):
+            given = args.fusion_calibration[k] if k < len(args.fusion_calibration) else None
+            path = Path(given) if given else calibration_path(model)
+            try:
+                other_cals[k] = ReadingCalibration.load(path, model) if path.is_file() else None
+            except ModelError as exc:
+                print(f"bench_decoding: {exc}", file=sys.stderr)
+                return 2
     elif fusion and args.fake:
-        other_cal = cal
+        other_cals = [cal] * n_others
 
     def low_greedy(results, i):
         return results["greedy"][i].confidence < args.fusion_threshold
@@ -508,43 +518,48 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "total_time_ratio": (entry["model_ms_per_line"] + b["decode_ms_per_line"])
             / max(1e-9, entry["model_ms_per_line"] + g["decode_ms_per_line"])}
         if fusion:
-            other = FakeRecognizer(charset, args.seed + 1) if args.fake else load_recognizer(args.fusion_model, args.threads)
+            others = ([FakeRecognizer(charset, args.seed + 1 + k) for k in range(n_others)] if args.fake
+                      else [load_recognizer(m, args.threads) for m in args.fusion_model])
             low = sorted(run.kept)
             if low:
-                p2, t2 = predict(other, [subset[i].crop for i in low])
-                fused = [average_posteriors([run.kept[i], q]) for i, q in zip(low, p2)]
+                t2, p_others = 0.0, []
+                for other in others:
+                    p, t = predict(other, [subset[i].crop for i in low])
+                    p_others.append(p)
+                    t2 += t
+                fused = [average_posteriors([run.kept[i]] + [p[j] for p in p_others]) for j, i in enumerate(low)]
                 lrefs = [refs[i] for i in low]
                 before = [run.results["greedy"][i].text for i in low]
-                # the same lines by beam + LM without the second model: what fusion must beat to help "further"
+                # the same lines by beam + LM without the other models: what fusion must beat to help "further"
                 mine = [run.results["beam_lm"][i] for i in low]
                 before_lm = [r.text for r in mine]
                 after, _, _ = run_decoder(decoders["greedy"], fused)
                 after_lm, _, _ = run_decoder(decoders["beam_lm"], fused)
                 # aligned voting (ROVER) over each model's own beam + LM reading, weighted by its confidence:
                 # with two models each disputed slot goes to the surer one, so a second model that is
-                # worse on some text (and knows it) is outvoted there rather than averaged in
-                # (calibrated confidences when both models have their map: raw scores of two models need not
-                # mean the same)
-                theirs = decode_lines(decoders["beam_lm"], p2)
-                other_lm = [r.text for r in theirs]
-                calibrated_vote = cal is not None and other_cal is not None
+                # worse on some text (and knows it) is outvoted there rather than averaged in; with three or
+                # more, agreeing models outvote a sure but lone one (calibrated confidences when every model
+                # has its map: raw scores of two models need not mean the same)
+                theirs = [decode_lines(decoders["beam_lm"], p) for p in p_others]
+                calibrated_vote = cal is not None and all(c is not None for c in other_cals)
 
                 def weight(c: Optional[ReadingCalibration], r: DecodeResult) -> float:
                     conf = c.line("beam_lm", r.text, r.confidence, list(r.char_scores)) if calibrated_vote else r.confidence
                     return max(conf, 1e-3)
 
-                voted = [vote_texts([(a.text, weight(cal, a)), (b.text, weight(other_cal, b))])[0] for a, b in zip(mine, theirs)]
-                entry["fusion"] = {"low_conf_lines": len(low), "cer_before": cer(lrefs, before),
-                                   "cer_beam_lm_before": cer(lrefs, before_lm),
+                voted = [vote_texts([(a.text, weight(cal, a))] + [(t[j].text, weight(c, t[j])) for t, c in zip(theirs, other_cals)])[0]
+                         for j, a in enumerate(mine)]
+                other_lm = [[r.text for r in t] for t in theirs]
+                readings = [("before", before), ("beam_lm_before", before_lm), ("fused_greedy", after),
+                            ("fused_beam_lm", after_lm), ("second_model_beam_lm", other_lm[0]), ("voted_beam_lm", voted)]
+                entry["fusion"] = {"low_conf_lines": len(low), "models": 1 + len(others),
+                                   "cer_before": cer(lrefs, before), "cer_beam_lm_before": cer(lrefs, before_lm),
                                    "cer_fused_greedy": cer(lrefs, after), "cer_fused_beam_lm": cer(lrefs, after_lm),
-                                   "cer_second_model_beam_lm": cer(lrefs, other_lm), "cer_voted_beam_lm": cer(lrefs, voted),
+                                   "cer_second_model_beam_lm": cer(lrefs, other_lm[0]),
+                                   "cer_other_models_beam_lm": [cer(lrefs, o) for o in other_lm],
+                                   "cer_voted_beam_lm": cer(lrefs, voted),
                                    "vote_weights": "calibrated" if calibrated_vote else "raw",
-                                   "cer_case_insensitive": {k: cer_case_insensitive(lrefs, v)
-                                                            for k, v in (("before", before), ("beam_lm_before", before_lm),
-                                                                         ("fused_greedy", after),
-                                                                         ("fused_beam_lm", after_lm),
-                                                                         ("second_model_beam_lm", other_lm),
-                                                                         ("voted_beam_lm", voted))},
+                                   "cer_case_insensitive": {k: cer_case_insensitive(lrefs, v) for k, v in readings},
                                    "extra_model_ms_per_fused_line": 1000 * t2 / len(low)}
         report["sets"][source] = entry
 

@@ -117,3 +117,18 @@ def test_chinese_lines_are_rendered_in_the_simplified_chinese_face(load_bench):
     index = bench.simplified_chinese_face(noto)
     assert ImageFont.truetype(noto, 12, index=index).getname()[0] == "Noto Sans CJK SC"
     assert bench.simplified_chinese_face("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf") == 0
+
+
+def test_decoding_benchmark_votes_over_three_models(tmp_path, load_bench):
+    """With two other models the vote has a majority: independent confusions are outvoted where any two agree."""
+    bench = load_bench("bench_decoding")
+    # an LM of other text, so the look-alike confusions survive decoding and only the vote can fix them
+    lm = build_lm(["TOTAL 12.50", "CASH 20.00"] * 20, BuildConfig(order=3)).save(tmp_path / "lm.bin")
+    out = tmp_path / "r3.json"
+    assert bench.main(["--fake", "--sroie", str(tmp_path / "none"), "--zh-lines", "60", "--lm", str(lm), "--out", str(out),
+                       "--fusion-threshold", "0.95", "--calibration", "none", "--fake-fusion-models", "2"]) == 0
+    fusion = json.loads(out.read_text(encoding="utf-8"))["sets"]["zh"]["fusion"]
+    assert fusion["models"] == 3 and len(fusion["cer_other_models_beam_lm"]) == 2
+    assert fusion["vote_weights"] == "raw"
+    readings = [fusion["cer_beam_lm_before"]] + fusion["cer_other_models_beam_lm"]
+    assert fusion["cer_voted_beam_lm"] < min(readings)
