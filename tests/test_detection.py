@@ -255,7 +255,8 @@ def test_resume_continues_same_run(tmp_path):
 
     def cfg(out):
         return DetTrainConfig(model="db_mobilenetv3_small", data={str(tmp_path / "label.txt"): 1.0}, crop=64,
-                              batch_size=2, max_steps=4, warmup_steps=1, workers=0, log_every=1, out=str(out))
+                              batch_size=2, max_steps=4, warmup_steps=1, workers=0, log_every=1, out=str(out),
+                              tensorboard=True)
 
     full = torch.load(train(cfg(tmp_path / "full")), weights_only=False)
     first = torch.load(train(cfg(tmp_path / "split"), until_step=2), weights_only=False)
@@ -266,6 +267,11 @@ def test_resume_continues_same_run(tmp_path):
     assert lr_at(2, cfg(tmp_path)) < lr_at(1, cfg(tmp_path))  # the schedule really decays
     log = (tmp_path / "split" / "log.csv").read_text().splitlines()
     assert [int(r.split(",")[0]) for r in log] == [1, 2, 3, 4]
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    board = EventMultiplexer().AddRunsFromDirectory(str(tmp_path / "split" / "tb"))
+    board.Reload()
+    assert sorted(e.step for run in board.Runs() for e in board.Scalars(run, "train/loss")) == [1, 2, 3, 4]
     for k, v in full["model"].items():
         if v.is_floating_point():
             torch.testing.assert_close(second["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)

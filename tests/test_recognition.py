@@ -325,7 +325,8 @@ def test_resume_continues_from_checkpoint_with_same_schedule(tmp_path, synth):
     (tmp_path / "synth" / "config.json").write_text("{}")
     cfg = RecTrainConfig(model="crnn_mobilenetv3_small", synth=[str(tmp_path / "synth")], real=[], val_synth=None,
                          tokens_per_batch=400, max_batch=8, max_steps=3, warmup_steps=2, restart_steps=4,
-                         val_every=1000, log_every=1, threads=1, out=str(tmp_path / "run"), checkpoint_minutes=100)
+                         val_every=1000, log_every=1, threads=1, out=str(tmp_path / "run"), checkpoint_minutes=100,
+                         tensorboard=True)
     logs = []
     last = train(cfg, log=logs.append)
     s1 = torch.load(last, weights_only=False)
@@ -342,6 +343,14 @@ def test_resume_continues_from_checkpoint_with_same_schedule(tmp_path, synth):
     assert [float(r[3]) for r in rows] == pytest.approx([lr_at(s, cfg) for s in steps], rel=1e-2)
     # the optimizer state came back: Adam moments exist for the resumed parameters
     assert s2["optimizer"]["state"]
+    # TensorBoard holds the same curve at global steps, both invocations' event files together
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    board = EventMultiplexer().AddRunsFromDirectory(str(tmp_path / "run" / "tb"))
+    board.Reload()
+    loss = sorted((e.step, e.value) for run in board.Runs() for e in board.Scalars(run, "train/loss"))
+    assert [step for step, _ in loss] == steps
+    assert [value for _, value in loss] == pytest.approx([float(r[2]) for r in rows], rel=1e-4)
 
 
 def test_distillation_loss_is_zero_on_agreement_and_ignores_padding():

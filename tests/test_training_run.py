@@ -33,3 +33,14 @@ def test_train_with_an_unusable_config_is_one_line_and_exit_2(kind, tmp_path):
         assert r.returncode == 2, r.stderr
         assert r.stderr.strip().count("\n") == 0 and "cannot use config" in r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_tensorboard_without_its_package_is_a_config_error(tmp_path, monkeypatch):
+    from ocrforge.errors import ConfigError
+    from ocrforge.training.run import ScalarLog
+
+    ScalarLog(tmp_path, enabled=False).scalars(1, "train", {"loss": 1.0})  # off: writes nothing, needs nothing
+    assert not (tmp_path / "tb").exists()
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    with pytest.raises(ConfigError, match="tensorboard package"):
+        ScalarLog(tmp_path, enabled=True)

@@ -28,7 +28,7 @@ from ..detection.labels import LabelConfig, make_db_targets
 from ..detection.losses import DBLoss
 from ..detection.model import DBNet, DetModelConfig, build_model, model_config
 from .det_config import DetTrainConfig
-from .run import StopOnSignal, add_run_arguments, init_weights_from, load_run_config, save_checkpoint
+from .run import ScalarLog, StopOnSignal, add_run_arguments, init_weights_from, load_run_config, save_checkpoint
 
 MEAN, STD = 0.5, 0.5
 
@@ -127,6 +127,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, log=print, until_step: Opti
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    board = ScalarLog(out, cfg.tensorboard)  # first, so a missing package fails before any data is read
     last = out / "last.pt"
     torch.manual_seed(cfg.seed)  # before building: the initial weights are part of the run
     model = build_model(model_config(cfg.model, **cfg.model_overrides))
@@ -189,6 +190,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, log=print, until_step: Opti
                 logf.flush()
                 log(f"step {step} t={row[1]}s loss={mean['loss']} P={mean['prob']} T={mean['thresh']} "
                     f"B={mean['binary']} lr={row[6]} s/step={row[7]}")
+                board.scalars(step, "train", {**mean, "lr": lr_at(step, cfg), "s_per_step": row[7]})
                 window, t_window = [], time.time()
             if time.time() - t_ckpt > cfg.checkpoint_minutes * 60:
                 checkpoint(last)
@@ -197,6 +199,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, log=print, until_step: Opti
     if signalled.requested:
         log(f"stopped by signal at step {step}; saved {last}")
     logf.close()
+    board.close()
     return last
 
 

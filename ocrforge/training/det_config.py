@@ -34,5 +34,6 @@ class DetTrainConfig(YamlConfig):
     workers: int = 1  # data-loading processes (label generation overlaps the step)
     checkpoint_minutes: float = 5.0
     log_every: int = 10
+    tensorboard: bool = False  # also write TensorBoard event files to OUT/tb/ (needs the tensorboard package)
     seed: int = 0
     out: str = "~/.cache/ocrforge/runs/det_mnv3l"

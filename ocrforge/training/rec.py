@@ -31,7 +31,7 @@ from ..recognition.charset import Charset, load_charset
 from ..recognition.model import CRNN, build_model
 from ..recognition.preprocess import pad_batch
 from .rec_config import RecTrainConfig
-from .run import StopOnSignal, add_run_arguments, init_weights_from, load_run_config, save_checkpoint
+from .run import ScalarLog, StopOnSignal, add_run_arguments, init_weights_from, load_run_config, save_checkpoint
 
 
 # ------------------------------------------------------------------------------------------
@@ -475,6 +475,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
         torch.backends.cudnn.allow_tf32 = True
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    board = ScalarLog(out, cfg.tensorboard)  # first, so a missing package fails before any data is read
     last = out / "last.pt"
     charset = load_charset(cfg.charset)
     model = build_model(cfg.model, num_classes=charset.num_classes, **cfg.model_overrides).to(device)
@@ -561,6 +562,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
                 logw.writerow(row)
                 logf.flush()
                 log(f"step {row[0]} t={row[1]}s loss={row[2]} lr={row[3]} lines/s={row[4]}")
+                board.scalars(step, "train", {"loss": row[2], "lr": lr_at(step, cfg), "lines_per_s": row[4]})
                 seen, t_window, loss_window = 0, time.time(), []
             if step % cfg.val_every == 0:
                 metrics = {}
@@ -573,6 +575,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
                 valw.writerow([step, round(elapsed_before + time.time() - t_start, 1), json.dumps(metrics)])
                 valf.flush()
                 log(f"val step {step}: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}")
+                board.scalars(step, "val", metrics)
                 train_mode(model, cfg.freeze_bn_stats)  # evaluate() left every layer in training mode
                 if score < best:
                     best = score
@@ -588,6 +591,7 @@ def train(cfg: RecTrainConfig, resume: bool = False, log=print) -> Path:
         log(f"stopped by signal at step {step}; saved {last}")
     logf.close()
     valf.close()
+    board.close()
     return last
 
 

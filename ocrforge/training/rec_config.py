@@ -61,6 +61,7 @@ class RecTrainConfig(YamlConfig):
     checkpoint_minutes: float = 5.0
     val_every: int = 500
     log_every: int = 20
+    tensorboard: bool = False  # also write TensorBoard event files to OUT/tb/ (needs the tensorboard package)
     seed: int = 0
     out: str = "~/.cache/ocrforge/runs/rec"
     device: str = "auto"  # auto | cpu | cuda

@@ -46,6 +46,34 @@ class StopOnSignal:
             signal.signal(sig, handler)
 
 
+class ScalarLog:
+    """TensorBoard event files under RUN/tb/ beside the CSV logs, when a config asks for them
+    (``tensorboard: true``); the CSV files stay the record a resumed run appends to. TensorBoard
+    shows a resumed run as one curve too: every scalar is written at its global step."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.writer = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                from ..errors import ConfigError
+
+                raise ConfigError("tensorboard: true needs the tensorboard package (pip install 'ocrforge[train]')") from None
+            self.writer = SummaryWriter(str(Path(out) / "tb"))
+
+    def scalars(self, step: int, group: str, values: Dict[str, float]) -> None:
+        if self.writer is None:
+            return
+        for name, value in values.items():
+            self.writer.add_scalar(f"{group}/{name}", float(value), step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 def add_run_arguments(p, config_help: str) -> None:
     p.add_argument("--config", help=config_help)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the same schedule")
