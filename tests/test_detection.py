@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -243,7 +242,6 @@ def test_resume_continues_same_run(tmp_path):
     from ocrforge.training.det import lr_at, train
     from ocrforge.training.det_config import DetTrainConfig
 
-    rng = np.random.default_rng(0)
     lines = []
     for i in range(3):
         img = np.full((96, 128, 3), 230, np.uint8)
