@@ -127,6 +127,11 @@ def _add_model_options(p: argparse.ArgumentParser, detection: bool = True) -> No
     p.add_argument("--views", type=int, choices=range(0, 5), default=0, metavar="N",
                    help="view fusion: read each unsure line (confidence < 0.8) again in N other views (0-4) and vote; "
                         "2 cuts line CER by ~15-20 %% for ~1.5-2.5x the recognition time (default 0: off)")
+    p.add_argument("--fusion-model", action="append", default=[], metavar="PATH", dest="fusion_models",
+                   help="model fusion: another recognizer .onnx of the same charset that also reads each unsure line "
+                        "(confidence < --fusion-threshold); the posteriors are averaged (repeat for more models)")
+    p.add_argument("--fusion-threshold", type=float, default=0.8, metavar="T",
+                   help="lines below this confidence are read by the fusion models too (default 0.8)")
     p.add_argument("--calibration", default="auto", metavar="auto|none|PATH",
                    help="confidences: auto (default) maps raw scores through the recognizer's .calib.json, so a "
                         "line's confidence is its chance of being read exactly right; none reports raw scores; "
@@ -257,7 +262,8 @@ def _make_ocr(args) -> Any:
     from .pipeline import OCR
 
     kwargs: Dict[str, Any] = {"threads": args.threads, "rec_model": args.rec_model, "decoder": _decoder_options(args),
-                              "calibration": args.calibration, "views": args.views}
+                              "calibration": args.calibration, "views": args.views,
+                              "fusion_models": tuple(args.fusion_models), "fusion_threshold": args.fusion_threshold}
     if hasattr(args, "det_model"):
         kwargs.update(det_model=args.det_model, preprocess=args.preprocess, max_pixels=args.max_pixels,
                       dpi=args.dpi)

@@ -14,6 +14,7 @@ pipeline's own logic without models.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -69,6 +70,11 @@ class PipelineConfig:
     # and Chinese line CER by ~20 %, at ~1.5-2.5x the recognition time (BENCHMARKS.md, view fusion).
     views: int = 0
     view_threshold: float = 0.8  # lines below this confidence are the unsure ones
+    # Model fusion (postprocess.fusion): recognizers of the same charset that also read the lines with
+    # confidence < fusion_threshold; their posteriors are averaged with the primary's and decoded.
+    # A tuple of .onnx paths (a comma-separated string is split); empty = off.
+    fusion_models: Tuple[str, ...] = ()
+    fusion_threshold: float = 0.8
     # Light text on a dark ground is inverted before reading (recognition.preprocess.normalize_polarity):
     # the recognizer reads it better dark-on-light; a page in dark mode reads like its light twin.
     polarity: bool = True
@@ -85,6 +91,11 @@ class PipelineConfig:
 
         view_names(self.views)  # ConfigError unless 0-4
         check_view_threshold(self.view_threshold)  # ConfigError unless within [0, 1]
+        check_view_threshold(self.fusion_threshold, "fusion_threshold")
+        models = self.fusion_models
+        if isinstance(models, str):  # one path or a comma list, as ocrbench's -o passes it
+            models = [p.strip() for p in models.split(",") if p.strip()]
+        object.__setattr__(self, "fusion_models", tuple(str(p) for p in models))  # frozen: set once, here
         if not isinstance(self.preprocess, str) or not self.preprocess.strip():
             raise ConfigError(f"preprocess must be 'auto', 'none' or a comma list of steps, got {self.preprocess!r}")
 
@@ -248,7 +259,9 @@ class OCR:
             self._recognizer = TextRecognizer(self.config.rec_model, threads=self.config.threads,
                                               calibration=self.config.calibration, views=self.config.views,
                                               view_threshold=self.config.view_threshold,
-                                              polarity=self.config.polarity)
+                                              polarity=self.config.polarity,
+                                              fusion_models=self.config.fusion_models,
+                                              fusion_threshold=self.config.fusion_threshold)
         return self._recognizer
 
     @property
@@ -370,6 +383,8 @@ class OCR:
         # the raw decoder score: the orientation thresholds were tuned on it, not on calibrated values,
         # and on plain readings (a recognizer with view fusion is asked for those)
         plain = {"views": 0} if getattr(self.recognizer, "views", None) else {}
+        if getattr(self.recognizer, "fusion", None):
+            plain["fusion"] = False
         return float(np.mean([r.confidence if getattr(r, "raw_confidence", None) is None else r.raw_confidence
                               for r in self.recognizer.recognize(crops, **plain)]))
 
@@ -428,6 +443,8 @@ class OCR:
         meta = {"engine": f"ocrforge {__version__}", "preprocess": self.config.preprocess}
         if self.config.views:
             meta["views"] = self.config.views
+        if self.config.fusion_models:
+            meta["fusion_models"] = [Path(p).name for p in self.config.fusion_models]
         return meta
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError, ModelError
 from ..postprocess.calibration import ReadingCalibration, resolve_calibration
 from ..postprocess.ctc import GreedyDecoder, decode_lines
-from ..postprocess.fusion import vote_texts
+from ..postprocess.fusion import average_posteriors, vote_texts
 from .charset import Charset, load_charset
 from .preprocess import frames_for_width, normalize_polarity, pad_batch, resize_line
 from .views import VIEWS, check_view_threshold, view_names
@@ -40,6 +40,9 @@ VIEW_THRESHOLD = 0.8
 # fusion score (the best calibrated confidence among the views that read the winning text) into
 # P(the line is right).
 VIEWS_KIND = "views"
+# Model fusion: lines whose (calibrated) confidence is below this are read by the fusion models too and
+# decoded from the averaged posteriors (postprocess.fusion.average_posteriors).
+FUSION_THRESHOLD = 0.8
 
 
 @dataclass
@@ -61,7 +64,8 @@ class TextRecognizer:
     def __init__(self, model_path: Optional[str | Path] = None, threads: int = 2, providers="auto",
                  max_batch_pixels: int = 32 * 800 * 16, max_pad: int = 64,
                  calibration: Union[str, Path, ReadingCalibration, None] = "auto", views: int = 0,
-                 view_threshold: float = VIEW_THRESHOLD, polarity: bool = True):
+                 view_threshold: float = VIEW_THRESHOLD, polarity: bool = True,
+                 fusion_models: Sequence[Union[str, Path]] = (), fusion_threshold: float = FUSION_THRESHOLD):
         from ..runtime.session import create_session
 
         # View fusion (recognition.views): lines read below view_threshold are read again in
@@ -89,6 +93,15 @@ class TextRecognizer:
         self.default_decoder = GreedyDecoder(self.charset)
         # "auto": the model's .calib.json when it has one; a damaged or mismatched file is a ModelError.
         self.calibration, self.calibration_note = resolve_calibration(calibration, self.model_path)
+        # Model fusion: other recognizers of the same charset and frame rate, run on unsure lines only.
+        self.fusion_threshold = check_view_threshold(fusion_threshold, "fusion_threshold")
+        self.fusion = [TextRecognizer(m, threads=threads, providers=providers, max_batch_pixels=max_batch_pixels,
+                                      max_pad=max_pad, calibration="none", polarity=polarity) for m in fusion_models]
+        for other in self.fusion:
+            if other.charset.version != self.charset.version or other.width_stride != self.width_stride \
+                    or other.height != self.height:
+                raise ModelError(f"fusion model {other.model_path.name} does not share {self.model_path.name}'s "
+                                 "charset, input height and frame rate: their posteriors cannot be averaged")
 
     def predict_probs(self, crops: Sequence[np.ndarray]) -> List[np.ndarray]:
         """Per-frame class probabilities (T_i, C) for each crop, T_i = ceil(resized width / width_stride)."""
@@ -116,9 +129,10 @@ class TextRecognizer:
             start = end
         return out  # type: ignore[return-value]
 
-    def recognize(self, crops: Sequence[np.ndarray], decoder=None, views: Optional[int] = None) -> List[LineResult]:
+    def recognize(self, crops: Sequence[np.ndarray], decoder=None, views: Optional[int] = None,
+                  fusion: bool = True) -> List[LineResult]:
         """One ``LineResult`` per crop. ``views`` overrides the recognizer's view fusion setting
-        for this call (0: one plain reading per line)."""
+        for this call (0: one plain reading per line); ``fusion=False`` leaves the fusion models out."""
         if len(crops) == 0:
             return []
         dec = decoder or self.default_decoder
@@ -127,15 +141,20 @@ class TextRecognizer:
             # Posteriors are (frames x 7,039) floats, ~2.8 MB for a 100-frame line: thousands of
             # lines in one call must not hold them all at once.
             return [r for i in range(0, len(crops), RECOGNIZE_CHUNK)
-                    for r in self.recognize(crops[i : i + RECOGNIZE_CHUNK], dec, views)]
-        results = self._read(crops, dec)
+                    for r in self.recognize(crops[i : i + RECOGNIZE_CHUNK], dec, views, fusion)]
+        results, probs = self._read(crops, dec)
+        if self.fusion and fusion:
+            self._fuse_models(crops, results, probs, dec)
         if names:
             self._fuse_views(crops, results, dec, names)
         return results
 
-    def _read(self, crops: Sequence[np.ndarray], dec) -> List[LineResult]:
-        kind = getattr(dec, "kind", None)  # a decoder of the user's own has no calibration: raw scores
+    def _read(self, crops: Sequence[np.ndarray], dec) -> Tuple[List[LineResult], List[np.ndarray]]:
         probs = self.predict_probs(crops)
+        return self._decode(probs, dec), probs
+
+    def _decode(self, probs: List[np.ndarray], dec) -> List[LineResult]:
+        kind = getattr(dec, "kind", None)  # a decoder of the user's own has no calibration: raw scores
         decoded = decode_lines(dec, probs)
         if len(decoded) != len(probs):
             raise ModelError(f"decoder returned {len(decoded)} results for {len(probs)} lines")
@@ -151,13 +170,25 @@ class TextRecognizer:
                                       raw_confidence=raw, word_confidences=words, decoder=line_kind, char_scores=scores))
         return results
 
+    def _fuse_models(self, crops: Sequence[np.ndarray], results: List[LineResult], probs: List[np.ndarray], dec) -> None:
+        """Replace each unsure line's result by the decoding of its posteriors averaged over every model (in place).
+        The fused line keeps the primary model's calibration maps (the decoder's kind): no maps of fused
+        readings are fitted yet."""
+        unsure = [i for i, r in enumerate(results) if r.confidence < self.fusion_threshold]
+        if not unsure:
+            return
+        others = [m.predict_probs([crops[i] for i in unsure]) for m in self.fusion]
+        fused = [average_posteriors([probs[i]] + [o[j] for o in others]) for j, i in enumerate(unsure)]
+        for i, r in zip(unsure, self._decode(fused, dec)):
+            results[i] = r
+
     def _fuse_views(self, crops: Sequence[np.ndarray], results: List[LineResult], dec, names: Sequence[str]) -> None:
         """Replace each unsure line's result by the vote of its plain reading and its views' (in place)."""
         unsure = [i for i, r in enumerate(results) if r.confidence < self.view_threshold]
         if not unsure:
             return
         # every view of every unsure line in one call: the recognizer batches them by width
-        again = self.recognize([VIEWS[name](crops[i]) for name in names for i in unsure], dec, views=0)
+        again = self.recognize([VIEWS[name](crops[i]) for name in names for i in unsure], dec, views=0, fusion=False)
         n = len(unsure)
         for j, i in enumerate(unsure):
             readings = [results[i]] + [again[k * n + j] for k in range(len(names))]

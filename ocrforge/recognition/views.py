@@ -48,8 +48,8 @@ def view_names(count: int) -> Tuple[str, ...]:
     return VIEW_ORDER[: int(count)]
 
 
-def check_view_threshold(value: float) -> float:
+def check_view_threshold(value: float, name: str = "view_threshold") -> float:
     """A confidence below which a line counts as unsure, checked to lie in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(f"view_threshold must be within [0, 1], got {value!r}")
+        raise ConfigError(f"{name} must be within [0, 1], got {value!r}")
     return float(value)
