@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
+from conftest import CJK_LINES, needs_cjk_font, render_cjk_line
 from ocrforge import cli
 from ocrforge.errors import ConfigError, ModelError
 from ocrforge.pipeline import OCR, PipelineConfig
@@ -18,16 +17,6 @@ from ocrforge.postprocess.fusion import average_posteriors
 from ocrforge.recognition.predictor import DEFAULT_MODEL, FP32_MODEL, MODELS_DIR, TextRecognizer
 
 REPO = Path(__file__).resolve().parents[1]
-FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-LINES = ["开票日期：2023年05月12日", "TOTAL RM 12.50", "合计：¥128.50", "北京市朝阳区建国路88号"]
-needs_font = pytest.mark.skipif(not Path(FONT).exists(), reason="fonts-noto-cjk not installed")
-
-
-def render(text: str, height: int = 40) -> np.ndarray:
-    font = ImageFont.truetype(FONT, int(height * 0.75), index=2)
-    im = Image.new("L", (int(font.getlength(text)) + height, height), 255)
-    ImageDraw.Draw(im).text((height // 2, height * 0.1), text, font=font, fill=0)
-    return np.asarray(im)
 
 
 class CountingRecognizer:
@@ -44,12 +33,18 @@ class CountingRecognizer:
         return getattr(self.inner, name)
 
 
-@needs_font
+def fused_recognizer(threshold: float):
+    """The shipped INT8 model with its FP32 original as the fusion model, whose reads are counted."""
+    rec = TextRecognizer(DEFAULT_MODEL, threads=1, calibration="none", fusion_models=[FP32_MODEL],
+                         fusion_threshold=threshold)
+    rec.fusion = [CountingRecognizer(rec.fusion[0])]
+    return rec, rec.fusion[0]
+
+
+@needs_cjk_font
 def test_unsure_lines_are_decoded_from_averaged_posteriors():
-    crops = [render(t) for t in LINES]
-    rec = TextRecognizer(DEFAULT_MODEL, threads=1, calibration="none", fusion_models=[FP32_MODEL], fusion_threshold=1.0)
-    counting = CountingRecognizer(rec.fusion[0])
-    rec.fusion = [counting]
+    crops = [render_cjk_line(t) for t in CJK_LINES]
+    rec, counting = fused_recognizer(1.0)
     greedy = GreedyDecoder(rec.charset)
     fused = rec.recognize(crops, greedy)
     assert counting.calls == [len(crops)]  # threshold 1.0: every line is unsure, all read in one call
@@ -64,12 +59,10 @@ def test_unsure_lines_are_decoded_from_averaged_posteriors():
     assert counting.calls == [len(crops)]
 
 
-@needs_font
+@needs_cjk_font
 def test_sure_lines_do_not_run_the_fusion_models():
-    crops = [render(t) for t in LINES]
-    rec = TextRecognizer(DEFAULT_MODEL, threads=1, calibration="none", fusion_models=[FP32_MODEL], fusion_threshold=0.0)
-    counting = CountingRecognizer(rec.fusion[0])
-    rec.fusion = [counting]
+    crops = [render_cjk_line(t) for t in CJK_LINES]
+    rec, counting = fused_recognizer(0.0)
     plain = TextRecognizer(DEFAULT_MODEL, threads=1, calibration="none")
     assert [r.text for r in rec.recognize(crops)] == [r.text for r in plain.recognize(crops)]
     assert counting.calls == []

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
+from conftest import CJK_LINES, needs_cjk_font, render_cjk_line
 from ocrforge import cli
 from ocrforge.document import split_words
 from ocrforge.errors import ConfigError
@@ -23,16 +23,9 @@ from ocrforge.runtime.batcher import BatcherConfig
 from ocrforge.runtime.recognizer import BatchedRecognizer
 
 REPO = Path(__file__).resolve().parents[1]
-FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-LINES = ["开票日期：2023年05月12日", "TOTAL RM 12.50", "合计：¥128.50", "北京市朝阳区建国路88号"]
-needs_font = pytest.mark.skipif(not Path(FONT).exists(), reason="fonts-noto-cjk not installed")
-
-
-def render(text: str, height: int = 40) -> np.ndarray:
-    font = ImageFont.truetype(FONT, int(height * 0.75), index=2)
-    im = Image.new("L", (int(font.getlength(text)) + height, height), 255)
-    ImageDraw.Draw(im).text((height // 2, height * 0.1), text, font=font, fill=0)
-    return np.asarray(im)
+LINES = CJK_LINES
+needs_font = needs_cjk_font
+render = render_cjk_line
 
 
 # ------------------------------------------------------------------------------------ the views
