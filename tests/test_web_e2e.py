@@ -306,9 +306,10 @@ def _assert_same_small_page(ocr, built, small: Path, browser: dict, full_text) -
     page = ocr.read(small).pages[0]
     # Its glyphs are ~8 px: the 1-2 px the INT8 detector's WebAssembly kernels move a corner by is a
     # quarter of a glyph there, and OpenCV.js's bicubic enlargement differs from opencv-python's by one
-    # grey level on 1 % of the pixels, so a line may differ by a character or two (seen: 1 line of 26)
-    # and fewer confidences agree to 0.02 (seen: 18 of 26).
-    _assert_same_lines(page, browser["lines"], text_edits=(0.1, 2), close_share=0.6)
+    # grey level on 1 % of the pixels, so a line may differ by a character or two (seen: 1 line of 26 with
+    # stage 11, 3 with stage 12, whose small-print training made it read those pixels more finely) and
+    # fewer confidences agree to 0.02 (seen: 18 of 26). Without the enlargement the pages differ in far more.
+    _assert_same_lines(page, browser["lines"], text_edits=(0.15, 2), close_share=0.6)
     # and it is worth it: read as it came, the small page is further from the full-size page's text
     without = OCR(det_model=str(built["det"]), rec_model=str(built["rec"]), preprocess="none", threads=1,
                   decoder="greedy").read(small).pages[0]
