@@ -14,8 +14,8 @@ pipeline's own logic without models.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
